@@ -1,0 +1,318 @@
+"""Messages: sending to channels and users (stored before anyone sees them), deleting,
+reading history, and read markers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+
+from lanchat.core.access import is_banned
+from lanchat.core.errors import (
+    CannotSendToChannel,
+    NoSuchChannel,
+    NoSuchNick,
+    NotOnChannel,
+    RedactForbidden,
+    UnknownMessage,
+)
+from lanchat.core.events import MessageSent, Redacted, StoredMessage
+from lanchat.core.ids import new_msgid
+from lanchat.core.model import Channel, Session
+from lanchat.core.ports import MessageRef
+from lanchat.core.state import ChatState
+from lanchat.proto.names import is_channel
+
+#: Client-only tags that describe a passing state, not content: never stored.
+EPHEMERAL_TAGS = frozenset({"+typing", "+draft/typing"})
+STATUS_PREFIXES = {"@": "o", "+": "ov"}
+
+
+class MessageService:
+    """Sends messages, keeps them in history, answers history queries."""
+
+    def __init__(self, state: ChatState) -> None:
+        self.state = state
+        self._last_ms = 0
+        #: Read markers of sessions without an account: (session uid, target key) -> ms.
+        self._guest_markers: dict[tuple[int, str], int] = {}
+
+    def now_ms(self) -> int:
+        """Current time in ms, strictly increasing, so every message has its own timestamp."""
+        now = int(time.time() * 1000)
+        if now <= self._last_ms:
+            now = self._last_ms + 1
+        self._last_ms = now
+        return now
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(
+        self,
+        session: Session,
+        target: str,
+        kind: str,
+        text: str,
+        tags: dict[str, str],
+        lines: tuple[tuple[str, bool], ...] = (),
+    ) -> Awaitable[MessageSent]:
+        """Send PRIVMSG/NOTICE/TAGMSG text to a channel (``@#chan`` for ops only) or a nick.
+
+        Channel checks raise at once; the returned awaitable completes once the message is
+        durably stored and handed to the bus (the sender's echo included).
+        """
+        status = ""
+        name = target
+        if target[:1] in STATUS_PREFIXES and is_channel(target[1:]):
+            status, name = target[0], target[1:]
+        if is_channel(name):
+            channel = self.state.channel(name)
+            if channel is None:
+                raise NoSuchChannel(name, "No such channel")
+            self._check_can_send(session, channel)
+            record = self._record(session, kind, channel.name, channel.key, text, tags)
+            event = MessageSent(record, status, lines)
+            if status or not self._storable(kind, tags):
+                self._deliver_to_channel(channel, event, session)
+                return _done(event)
+            return self._store_then(record, (), lambda: self._deliver_to_channel(channel, event, session), event)
+        return asyncio.ensure_future(self._send_direct(session, target, kind, text, tags, lines))
+
+    def _check_can_send(self, session: Session, channel: Channel) -> None:
+        status = channel.members.get(session)
+        if status is None and "n" in channel.modes:
+            raise CannotSendToChannel(channel.name, "Cannot send to channel (no external messages)")
+        if not status:
+            if "m" in channel.modes:
+                raise CannotSendToChannel(channel.name, "Cannot send to channel (+m)")
+            if is_banned(channel, session, self.state.settings.casemapping):
+                raise CannotSendToChannel(channel.name, "Cannot send to channel (you're banned)")
+
+    async def _send_direct(
+        self,
+        session: Session,
+        nick: str,
+        kind: str,
+        text: str,
+        tags: dict[str, str],
+        lines: tuple[tuple[str, bool], ...],
+    ) -> MessageSent:
+        state = self.state
+        target = state.session(nick)
+        if target is not None:
+            recipients = [target]
+            peer_id = state.identity(target)
+            peer_name = target.nick
+        else:
+            account = await state.store.get_account(state.fold(nick))
+            if account is None:
+                raise NoSuchNick(nick, "No such nick/channel")
+            # Offline (or online under another nick): stored, and seen at next login.
+            recipients = list(state.by_account.get(account.key, ()))
+            peer_id = account.key
+            peer_name = account.name
+        my_id = state.identity(session)
+        conversation = state.dm_conversation(my_id, peer_id)
+        record = self._record(session, kind, peer_name, conversation, text, tags)
+        event = MessageSent(record, "", lines)
+        if self._storable(kind, tags):
+            parties = [(my_id, peer_id, peer_name), (peer_id, my_id, session.nick)]
+            await state.store.append(record, parties)
+        state.publish(event, recipients, session)
+        return event
+
+    def _record(
+        self, session: Session, kind: str, target: str, conversation: str, text: str, tags: dict[str, str]
+    ) -> StoredMessage:
+        ms = self.now_ms()
+        return StoredMessage(new_msgid(ms), ms, kind, session.actor, target, conversation, text, tags)
+
+    @staticmethod
+    def _storable(kind: str, tags: dict[str, str]) -> bool:
+        return kind != "TAGMSG" or any(t not in EPHEMERAL_TAGS for t in tags)
+
+    def _store_then(
+        self,
+        record: StoredMessage,
+        parties: tuple[tuple[str, str, str], ...],
+        deliver: object,
+        event: MessageSent,
+    ) -> asyncio.Future[MessageSent]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[MessageSent] = loop.create_future()
+        stored = asyncio.ensure_future(self.state.store.append(record, parties))
+
+        def on_stored(fut: asyncio.Future[None]) -> None:
+            exc = fut.exception()
+            if exc is not None:
+                done.set_exception(exc)
+                return
+            deliver()  # type: ignore[operator]
+            done.set_result(event)
+
+        stored.add_done_callback(on_stored)
+        return done
+
+    def _deliver_to_channel(self, channel: Channel, event: MessageSent, sender: Session) -> None:
+        members = channel.members
+        if event.status:
+            needed = STATUS_PREFIXES[event.status]
+            recipients = [m for m, s in members.items() if m is not sender and any(c in s for c in needed)]
+        else:
+            recipients = [m for m in members if m is not sender]
+        self.state.publish(event, recipients, sender)
+
+    # -- deleting --------------------------------------------------------------------------
+
+    async def redact(self, session: Session, target: str, msgid: str, reason: str) -> None:
+        """Delete a stored message: its sender may, and so may the channel's ops."""
+        state = self.state
+        conversation, channel = self.conversation(session, target)
+        record = await state.store.find(msgid)
+        if record is None or record.conversation != conversation or record.redacted:
+            raise UnknownMessage(msgid, "This message does not exist or is too old")
+        if not self._is_own(session, record) and not (channel is not None and channel.is_op(session)):
+            raise RedactForbidden(msgid, "You are not authorised to delete this message")
+        await state.store.redact(msgid, session.mask, reason, self.now_ms())
+        if channel is not None:
+            recipients = [m for m in channel.members if m is not session]
+            shown = channel.name
+        else:
+            peer = state.session(target)
+            recipients = [peer] if peer is not None and peer is not session else []
+            shown = target
+        state.publish(Redacted(shown, session.actor, msgid, reason), recipients, session)
+
+    def _is_own(self, session: Session, record: StoredMessage) -> bool:
+        if record.sender.account is not None:
+            return session.account_key == self.state.fold(record.sender.account)
+        return session.account is None and self.state.fold(record.sender.nick) == session.key
+
+    # -- history ---------------------------------------------------------------------------
+
+    def conversation(self, session: Session, target: str) -> tuple[str, Channel | None]:
+        """History key for ``target`` as seen by ``session`` (which must be in a channel)."""
+        state = self.state
+        if is_channel(target):
+            channel = state.channel(target)
+            if channel is None:
+                raise NoSuchChannel(target, "No such channel")
+            if session not in channel.members:
+                raise NotOnChannel(target, "You're not on that channel")
+            return channel.key, channel
+        peer = state.session(target)
+        peer_id = state.identity(peer) if peer is not None else state.fold(target)
+        return state.dm_conversation(state.identity(session), peer_id), None
+
+    async def history(
+        self,
+        session: Session,
+        target: str,
+        *,
+        after: MessageRef | None = None,
+        before: MessageRef | None = None,
+        limit: int,
+        newest_first: bool,
+        include_tagmsg: bool = True,
+    ) -> list[StoredMessage]:
+        """Stored messages of a conversation the session may read, oldest first."""
+        conversation, _ = self.conversation(session, target)
+        return await self.state.store.query(
+            conversation,
+            after=after,
+            before=before,
+            limit=limit,
+            newest_first=newest_first,
+            include_tagmsg=include_tagmsg,
+        )
+
+    async def around(
+        self, session: Session, target: str, ref: MessageRef, limit: int, include_tagmsg: bool = True
+    ) -> list[StoredMessage]:
+        """Up to ``limit`` messages centred on ``ref``, the referenced message included."""
+        conversation, _ = self.conversation(session, target)
+        store = self.state.store
+        centre: list[StoredMessage] = []
+        if ref.msgid is not None:
+            middle = await store.find(ref.msgid)
+            if middle is None or middle.conversation != conversation or middle.redacted:
+                return []
+            centre = [middle]
+            limit -= 1
+        before = await store.query(
+            conversation,
+            after=None,
+            before=ref,
+            limit=(limit + 1) // 2,
+            newest_first=True,
+            include_tagmsg=include_tagmsg,
+        )
+        after = await store.query(
+            conversation,
+            after=ref,
+            before=None,
+            limit=limit - len(before),
+            newest_first=False,
+            include_tagmsg=include_tagmsg,
+        )
+        return before + centre + after
+
+    async def targets(self, session: Session, since_ms: int, until_ms: int, limit: int) -> list[tuple[str, int]]:
+        """(name, latest message ms) of conversations active in the window, oldest first."""
+        state = self.state
+        names = {channel.key: channel.name for channel in session.channels.values()}
+        found = await state.store.latest_times(list(names), since_ms, until_ms)
+        out = [(names[key], ms) for key, ms in found.items()]
+        for _peer, name, ms in await state.store.dm_peers(state.identity(session), since_ms, until_ms, limit):
+            out.append((name, ms))
+        out.sort(key=lambda item: item[1])
+        return out[:limit]
+
+    async def missed_direct(self, session: Session, since_ms: int, limit: int) -> list[StoredMessage]:
+        """Direct messages to the session's account that arrived after ``since_ms``."""
+        state = self.state
+        if not session.account_key:
+            return []
+        me = session.account_key
+        out: list[StoredMessage] = []
+        for peer, _name, _ms in await state.store.dm_peers(me, since_ms, 2**62, 100):
+            conversation = state.dm_conversation(me, peer)
+            for record in await state.store.query(
+                conversation, after=MessageRef(None, since_ms), before=None, limit=limit, newest_first=False
+            ):
+                if record.sender.account is None or state.fold(record.sender.account) != me:
+                    out.append(record)
+        out.sort(key=lambda r: r.time_ms)
+        return out[-limit:]
+
+    # -- read markers ----------------------------------------------------------------------
+
+    async def get_marker(self, session: Session, target: str) -> int | None:
+        """The session's read marker for a conversation (ms), or None."""
+        key = self.state.fold(target)
+        if session.account_key:
+            return await self.state.store.get_marker(session.account_key, key)
+        return self._guest_markers.get((session.uid, key))
+
+    async def set_marker(self, session: Session, target: str, time_ms: int) -> tuple[int, list[Session]]:
+        """Move the read marker forward; returns the stored value and every session to tell."""
+        key = self.state.fold(target)
+        current = await self.get_marker(session, target)
+        value = time_ms if current is None else max(current, time_ms)
+        if session.account_key:
+            if value != current:
+                await self.state.store.set_marker(session.account_key, key, value)
+            return value, list(self.state.by_account.get(session.account_key, {session}))
+        self._guest_markers[(session.uid, key)] = value
+        return value, [session]
+
+    def forget_guest(self, session: Session) -> None:
+        """Drop the in-memory read markers of a guest that left."""
+        for key in [k for k in self._guest_markers if k[0] == session.uid]:
+            del self._guest_markers[key]
+
+
+def _done(event: MessageSent) -> asyncio.Future[MessageSent]:
+    fut: asyncio.Future[MessageSent] = asyncio.get_running_loop().create_future()
+    fut.set_result(event)
+    return fut

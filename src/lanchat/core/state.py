@@ -1,0 +1,104 @@
+"""The live chat state shared by the core services: who is online and which channels exist."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lanchat.core.events import Event
+from lanchat.core.model import Channel, Session
+from lanchat.core.ports import Bus, Store
+from lanchat.proto.names import casefold
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """The settings the core needs (a slice of the server config)."""
+
+    casemapping: str = "rfc1459"
+    nick_length: int = 32
+    default_channel: str = "#general"
+    max_channels: int = 100
+    topic_length: int = 390
+    kick_length: int = 390
+    away_length: int = 390
+    realname_length: int = 390
+    whowas_size: int = 1000
+    monitor_limit: int = 100
+    list_limit: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class WhowasEntry:
+    """A user who went offline or changed nick, for WHOWAS."""
+
+    nick: str
+    user: str
+    host: str
+    realname: str
+    account: str | None
+    time: float
+
+
+class ChatState:
+    """Sessions by nick, channels by name, and the plumbing every service uses."""
+
+    def __init__(self, store: Store, bus: Bus, settings: ChatSettings) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
+        self.sessions: dict[str, Session] = {}
+        self.channels: dict[str, Channel] = {}
+        self.by_account: dict[str, set[Session]] = {}
+        #: nick key -> sessions that MONITOR it.
+        self.watchers: dict[str, set[Session]] = {}
+        self.whowas: deque[WhowasEntry] = deque(maxlen=settings.whowas_size)
+        self.started = time.time()
+        self.max_sessions = 0
+
+    def fold(self, name: str) -> str:
+        """Casefold a nick or channel name with the server's CASEMAPPING."""
+        return casefold(name, self.settings.casemapping)
+
+    def session(self, nick: str) -> Session | None:
+        """The online session using ``nick``."""
+        return self.sessions.get(self.fold(nick))
+
+    def channel(self, name: str) -> Channel | None:
+        """The channel called ``name``."""
+        return self.channels.get(self.fold(name))
+
+    def drop_if_empty(self, channel: Channel) -> None:
+        """Forget a channel nobody is in and no account belongs to (the default one stays)."""
+        if channel.members or channel.member_accounts:
+            return
+        default = self.settings.default_channel
+        if default and channel.key == self.fold(default):
+            return
+        if self.channels.get(channel.key) is channel:
+            del self.channels[channel.key]
+            self.store.delete_channel(channel.key)
+
+    def publish(self, event: Event, recipients: Sequence[Session], origin: Session | None = None) -> None:
+        """Hand an event to the bus for the given sessions (``origin`` is handled by the sink)."""
+        self.bus.publish(event, recipients, origin)
+
+    @staticmethod
+    def peers(session: Session) -> list[Session]:
+        """Everyone sharing at least one channel with ``session``, without it."""
+        seen: dict[Session, None] = {}
+        for channel in session.channels.values():
+            seen.update(dict.fromkeys(channel.members))
+        seen.pop(session, None)
+        return list(seen)
+
+    @staticmethod
+    def identity(session: Session) -> str:
+        """The key a user's direct messages are filed under: the account, else this session."""
+        return session.account_key or f"~{session.uid}"
+
+    def dm_conversation(self, a: str, b: str) -> str:
+        """History key of the direct conversation between two identities."""
+        return " ".join(sorted((a, b)))

@@ -1,0 +1,205 @@
+"""draft/chathistory, draft/read-marker, and replaying direct messages missed while offline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from lanchat.core.errors import NoSuchChannel, NotOnChannel
+from lanchat.core.events import StoredMessage
+from lanchat.core.ports import MessageRef
+from lanchat.irc.client import R_BATCH, R_EVENT_PLAYBACK, R_READ_MARKER, R_SERVER_TIME, Client
+from lanchat.irc.commands import Reply, command
+from lanchat.irc.isupport import CHATHISTORY_MAX
+from lanchat.irc.render import history_line, iso_time
+from lanchat.irc.replies import ReplyBuffer
+from lanchat.proto.message import Message
+
+if TYPE_CHECKING:
+    from lanchat.irc.server import IrcServer
+
+MISSED_DM_LIMIT = 200
+
+
+class BadParams(ValueError):
+    """A CHATHISTORY or MARKREAD parameter that cannot be used."""
+
+
+def parse_timestamp(text: str) -> int:
+    """``YYYY-MM-DDThh:mm:ss.sssZ`` -> ms since the epoch."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadParams(text) from None
+    if moment.tzinfo is None:
+        raise BadParams(text)
+    return round(moment.timestamp() * 1000)
+
+
+def _parse_ref(text: str, *, star: bool = False) -> MessageRef | None:
+    if star and text == "*":
+        return None
+    kind, sep, value = text.partition("=")
+    if sep and kind == "msgid" and value:
+        return MessageRef(msgid=value)
+    if sep and kind == "timestamp":
+        return MessageRef(time_ms=parse_timestamp(value))
+    raise BadParams(text)
+
+
+def _parse_limit(text: str) -> int:
+    if not text.isdigit():
+        raise BadParams(text)
+    limit = int(text)
+    return CHATHISTORY_MAX if limit == 0 else min(limit, CHATHISTORY_MAX)
+
+
+@command("CHATHISTORY", min_params=1, help="CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN|TARGETS …")
+def chathistory(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    return _chathistory(server, client, msg, rb)
+
+
+async def _chathistory(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> None:
+    sub = msg.params[0].upper()
+    args = msg.params[1:]
+    needed = {"LATEST": 3, "BEFORE": 3, "AFTER": 3, "AROUND": 3, "BETWEEN": 4, "TARGETS": 3}.get(sub)
+    if needed is None:
+        rb.fail("CHATHISTORY", "INVALID_PARAMS", msg.params[0], "Unknown command")
+        return
+    if len(args) < needed:
+        rb.fail("CHATHISTORY", "INVALID_PARAMS", sub, "Insufficient parameters")
+        return
+    try:
+        if sub == "TARGETS":
+            await _targets(server, client, args, rb)
+            return
+        records = await _query(server, client, sub, args)
+    except BadParams as exc:
+        rb.fail("CHATHISTORY", "INVALID_PARAMS", sub, str(exc), "Invalid parameters")
+        return
+    except (NoSuchChannel, NotOnChannel):
+        rb.fail("CHATHISTORY", "INVALID_TARGET", sub, args[0], "Messages could not be retrieved")
+        return
+    send_history_batch(client, rb, args[0], records)
+
+
+async def _query(server: IrcServer, client: Client, sub: str, args: list[str]) -> list[StoredMessage]:
+    user = client.me
+    target = args[0]
+    tagmsg = bool(client.render_mask & R_EVENT_PLAYBACK)
+    messages = server.messages
+    if sub == "BETWEEN":
+        first = _parse_ref(args[1])
+        second = _parse_ref(args[2])
+        assert first is not None
+        assert second is not None
+        limit = _parse_limit(args[3])
+        forward = await _time_of(server, first) <= await _time_of(server, second)
+        low, high = (first, second) if forward else (second, first)
+        return await messages.history(
+            user, target, after=low, before=high, limit=limit, newest_first=not forward, include_tagmsg=tagmsg
+        )
+    ref = _parse_ref(args[1], star=sub == "LATEST")
+    limit = _parse_limit(args[2])
+    if sub == "AROUND":
+        assert ref is not None
+        return await messages.around(user, target, ref, limit, tagmsg)
+    if sub == "AFTER":
+        return await messages.history(user, target, after=ref, limit=limit, newest_first=False, include_tagmsg=tagmsg)
+    if sub == "BEFORE":
+        return await messages.history(user, target, before=ref, limit=limit, newest_first=True, include_tagmsg=tagmsg)
+    return await messages.history(user, target, after=ref, limit=limit, newest_first=True, include_tagmsg=tagmsg)
+
+
+async def _time_of(server: IrcServer, ref: MessageRef) -> int:
+    if ref.msgid is None:
+        return ref.time_ms
+    record = await server.state.store.find(ref.msgid)
+    return record.time_ms if record is not None else 0
+
+
+async def _targets(server: IrcServer, client: Client, args: list[str], rb: ReplyBuffer) -> None:
+    first = _parse_ref(args[0])
+    second = _parse_ref(args[1])
+    if first is None or second is None or first.msgid is not None or second.msgid is not None:
+        raise BadParams(args[0])
+    limit = _parse_limit(args[2])
+    since, until = sorted((first.time_ms, second.time_ms))
+    found = await server.messages.targets(client.me, since, until, limit)
+    ref = rb.start_batch("draft/chathistory-targets")
+    for name, time_ms in found:
+        tags = {"batch": ref} if ref else {}
+        rb.add(Message("CHATHISTORY", ["TARGETS", name, iso_time(time_ms)], server.name, tags))
+    rb.end_batch(ref)
+
+
+def send_history_batch(client: Client, rb: ReplyBuffer, target: str, records: list[StoredMessage]) -> None:
+    """A ``chathistory`` batch (plain lines without the batch capability)."""
+    ref = rb.start_batch("chathistory", target)
+    mask = client.render_mask
+    for record in records:
+        data = history_line(record, mask, ref)
+        for line in data.split(b"\r\n")[:-1]:
+            rb.add_line(line + b"\r\n")
+    rb.end_batch(ref)
+
+
+async def replay_missed_direct(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
+    """Show a user who just logged in the direct messages sent to it while offline."""
+    user = client.me
+    if not user.account_key or len(server.state.by_account.get(user.account_key, ())) > 1:
+        return
+    account = await server.state.store.get_account(user.account_key)
+    if account is None:
+        return
+    missed = await server.messages.missed_direct(user, account.last_seen_ms, MISSED_DM_LIMIT)
+    if not missed:
+        return
+    count = f"{len(missed)} message{'s' if len(missed) > 1 else ''}"
+    rb.server_msg("NOTICE", user.nick, f"You have {count} sent to you while you were away:")
+    by_peer: dict[str, list[StoredMessage]] = {}
+    for record in missed:
+        by_peer.setdefault(record.sender.nick, []).append(record)
+    for peer, records in by_peer.items():
+        if client.render_mask & (R_BATCH | R_SERVER_TIME) == R_BATCH | R_SERVER_TIME:
+            send_history_batch(client, rb, peer, records)
+            continue
+        for record in records:
+            stamp = iso_time(record.time_ms)[:16].replace("T", " ")
+            text = record.text.replace("\n", " / ")
+            rb.add(Message(record.kind, [user.nick, f"[{stamp} UTC] {text}"], record.sender.mask))
+
+
+# -- read markers ----------------------------------------------------------------------------
+
+
+@command("MARKREAD", help="MARKREAD target [timestamp=YYYY-MM-DDThh:mm:ss.sssZ]")
+def markread(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    if not msg.params:
+        rb.fail("MARKREAD", "NEED_MORE_PARAMS", "Missing parameters")
+        return None
+    return _markread(server, client, msg.params, rb)
+
+
+async def _markread(server: IrcServer, client: Client, params: list[str], rb: ReplyBuffer) -> None:
+    user = client.me
+    target = params[0]
+    if len(params) == 1:
+        value = await server.messages.get_marker(user, target)
+        rb.server_msg("MARKREAD", target, "*" if value is None else "timestamp=" + iso_time(value))
+        return
+    kind, sep, text = params[1].partition("=")
+    try:
+        if kind != "timestamp" or not sep:
+            raise BadParams(params[1])
+        wanted = parse_timestamp(text)
+    except BadParams:
+        rb.fail("MARKREAD", "INVALID_PARAMS", params[1], "Invalid parameters")
+        return
+    stored, sessions = await server.messages.set_marker(user, target, wanted)
+    line = Message("MARKREAD", [target, "timestamp=" + iso_time(stored)], server.name)
+    rb.add(line)
+    for session in sessions:
+        for conn in server.conns_of(session):
+            if conn is not client and conn.render_mask & R_READ_MARKER:
+                conn.send(line)

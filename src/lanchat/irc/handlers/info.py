@@ -1,0 +1,116 @@
+"""Server information: LUSERS, MOTD, VERSION, TIME, INFO, HELP, LINKS."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from lanchat.irc.client import Client
+from lanchat.irc.commands import COMMANDS, Reply, command
+from lanchat.irc.replies import ReplyBuffer
+from lanchat.proto import numerics as N
+from lanchat.proto.message import Message
+
+if TYPE_CHECKING:
+    from lanchat.irc.server import IrcServer
+
+
+def send_lusers(server: IrcServer, rb: ReplyBuffer) -> None:
+    """251-255, 265, 266."""
+    sessions = server.state.sessions.values()
+    total = len(server.state.sessions)
+    invisible = sum(1 for s in sessions if "i" in s.modes)
+    opers = sum(1 for s in sessions if "o" in s.modes)
+    unknown = sum(1 for c in server.clients.values() if not c.registered and not c.closing)
+    peak = str(max(server.state.max_sessions, total))
+    rb.numeric(N.RPL_LUSERCLIENT, f"There are {total - invisible} users and {invisible} invisible on 1 servers")
+    rb.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
+    rb.numeric(N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
+    rb.numeric(N.RPL_LUSERCHANNELS, str(len(server.state.channels)), "channels formed")
+    rb.numeric(N.RPL_LUSERME, f"I have {total} clients and 1 servers")
+    rb.numeric(N.RPL_LOCALUSERS, str(total), peak, f"Current local users {total}, max {peak}")
+    rb.numeric(N.RPL_GLOBALUSERS, str(total), peak, f"Current global users {total}, max {peak}")
+
+
+def send_motd(server: IrcServer, rb: ReplyBuffer) -> None:
+    """375, 372…, 376 — or 422 when there is no message of the day."""
+    text = server.config.motd.strip("\n")
+    if not text:
+        rb.numeric(N.ERR_NOMOTD, "MOTD File is missing")
+        return
+    rb.numeric(N.RPL_MOTDSTART, f"- {server.name} Message of the day -")
+    for line in text.split("\n"):
+        rb.numeric(N.RPL_MOTD, f"- {line}")
+    rb.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+
+@command("LUSERS", help="LUSERS: how many users, channels and operators there are")
+def lusers(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    send_lusers(server, rb)
+    return None
+
+
+@command("MOTD", help="MOTD: the message of the day")
+def motd(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    if msg.params and server.state.fold(msg.params[0]) != server.state.fold(server.name):
+        rb.numeric(N.ERR_NOSUCHSERVER, msg.params[0], "No such server")
+        return None
+    send_motd(server, rb)
+    return None
+
+
+@command("VERSION", help="VERSION: the server's software version and features")
+def version(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    from lanchat.irc.handlers.registration import send_isupport
+
+    rb.numeric(N.RPL_VERSION, server.version, server.name, "lanchat: chat for a local network")
+    send_isupport(server, rb)
+    return None
+
+
+@command("TIME", help="TIME: the server's clock")
+def time_(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    now = time.time()
+    human = time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now))
+    rb.numeric(N.RPL_TIME, server.name, str(int(now)), human)
+    return None
+
+
+@command("INFO", help="INFO: about this server")
+def info(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(server.created))
+    for line in (
+        f"{server.version}: self-hosted chat for a local network.",
+        "Speaks IRC with IRCv3; web and terminal clients included.",
+        f"Running since {started}.",
+    ):
+        rb.numeric(N.RPL_INFO, line)
+    rb.numeric(N.RPL_ENDOFINFO, "End of /INFO list")
+    return None
+
+
+@command("LINKS", help="LINKS: servers in this network (just this one)")
+def links(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    rb.numeric("365", "*", "End of /LINKS list")
+    return None
+
+
+@command("HELP", pre_registration=True, aliases=("HELPOP",), help="HELP [command]: how to use a command")
+def help_(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    if not msg.params:
+        subject = "*"
+        rb.numeric(N.RPL_HELPSTART, subject, "lanchat help: the commands this server knows")
+        names = sorted(n for n, c in COMMANDS.items() if c.help and not n.startswith("BATCH-"))
+        for i in range(0, len(names), 8):
+            rb.numeric(N.RPL_HELPTXT, subject, " ".join(names[i : i + 8]))
+        rb.numeric(N.RPL_ENDOFHELP, subject, "Use HELP <command> for details")
+        return None
+    subject = msg.params[0]
+    entry = COMMANDS.get(subject.upper())
+    if entry is None or not entry.help:
+        rb.numeric(N.ERR_HELPNOTFOUND, subject, "No help available on this topic")
+        return None
+    rb.numeric(N.RPL_HELPSTART, subject, entry.name)
+    rb.numeric(N.RPL_HELPTXT, subject, entry.help)
+    rb.numeric(N.RPL_ENDOFHELP, subject, "End of /HELP")
+    return None

@@ -1,0 +1,122 @@
+"""The reply buffer: everything one command answers, sent together when it finishes.
+
+Handlers never write to the connection; they add lines here. On flush the buffer applies
+labeled-response once for all commands: no reply becomes an ACK, one reply carries the label,
+several are wrapped in a ``labeled-response`` batch (or, when they already form exactly one
+batch, that batch's opening line carries the label).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from lanchat.irc.client import R_BATCH, R_LABELED, Client, add_tags, has_batch_tag
+from lanchat.proto.message import Message
+
+_batch_ids = itertools.count(1)
+
+
+def new_batch_ref() -> str:
+    """A batch reference unique on this server."""
+    return f"b{next(_batch_ids)}"
+
+
+class ReplyBuffer:
+    """Collects the lines answering one command for one client."""
+
+    __slots__ = ("client", "label", "lines", "server_name")
+
+    def __init__(self, client: Client, server_name: str, label: str | None) -> None:
+        self.client = client
+        self.server_name = server_name
+        self.label = label if label and client.render_mask & R_LABELED else None
+        self.lines: list[bytes] = []
+
+    @property
+    def nick(self) -> str:
+        """The client's nick, or ``*`` before it has one."""
+        return self.client.nick
+
+    def add(self, msg: Message) -> None:
+        """Add a message (tags filtered for this client)."""
+        self.lines.append(self.client.encode(msg))
+
+    def add_line(self, line: bytes) -> None:
+        """Add an already-serialized line rendered for this client."""
+        self.lines.append(line)
+
+    def numeric(self, code: str, *params: str) -> None:
+        """Add a numeric reply addressed to the client."""
+        self.lines.append(Message(code, [self.client.nick, *params], self.server_name).to_bytes())
+
+    def server_msg(self, command: str, *params: str, tags: dict[str, str] | None = None) -> None:
+        """Add a non-numeric message from the server (FAIL, CAP, PONG …)."""
+        self.add(Message(command, list(params), self.server_name, tags or {}))
+
+    def fail(self, command: str, code: str, *context: str) -> None:
+        """Add a standard-replies FAIL; the last item of ``context`` is the description."""
+        self.server_msg("FAIL", command, code, *context)
+
+    def start_batch(self, kind: str, *params: str, source: str | None = None) -> str | None:
+        """Open a batch when the client supports batches; returns its ref (or None)."""
+        if not self.client.render_mask & R_BATCH:
+            return None
+        ref = new_batch_ref()
+        self.lines.append(Message("BATCH", ["+" + ref, kind, *params], source or self.server_name).to_bytes())
+        return ref
+
+    def end_batch(self, ref: str | None, source: str | None = None) -> None:
+        """Close a batch opened by :meth:`start_batch`."""
+        if ref is not None:
+            self.lines.append(Message("BATCH", ["-" + ref], source or self.server_name).to_bytes())
+
+    def flush(self) -> None:
+        """Send everything collected, labeled when the command was."""
+        client = self.client
+        lines = self.lines
+        self.lines = []
+        label = self.label
+        if label is not None:
+            lines = self._labeled(lines, label)
+        for line in lines:
+            client.queue(line)
+
+    def _labeled(self, lines: list[bytes], label: str) -> list[bytes]:
+        tag = {"label": label}
+        if not lines:
+            return [Message("ACK", [], self.server_name, tag).to_bytes()]
+        if len(lines) == 1 or _one_batch(lines):
+            return [add_tags(lines[0], tag), *lines[1:]]
+        if not self.client.render_mask & R_BATCH:
+            return lines
+        ref = new_batch_ref()
+        inner = {"batch": ref}
+        out = [Message("BATCH", ["+" + ref, "labeled-response"], self.server_name, tag).to_bytes()]
+        out.extend(line if has_batch_tag(line) else add_tags(line, inner) for line in lines)
+        out.append(Message("BATCH", ["-" + ref], self.server_name).to_bytes())
+        return out
+
+
+def _one_batch(lines: list[bytes]) -> bool:
+    """True when the lines are exactly one batch: BATCH +x, lines tagged batch=x, BATCH -x."""
+    first = _command_and_param(lines[0])
+    last = _command_and_param(lines[-1])
+    if first is None or last is None or first[0] != "BATCH" or last[0] != "BATCH":
+        return False
+    ref = first[1]
+    if not ref.startswith("+") or last[1] != "-" + ref[1:]:
+        return False
+    return all(has_batch_tag(line) for line in lines[1:-1])
+
+
+def _command_and_param(line: bytes) -> tuple[str, str] | None:
+    """(command, first parameter) of a serialized line, cheaply."""
+    words = line.split(b" ", 4)
+    i = 0
+    if words[i].startswith(b"@"):
+        i += 1
+    if i < len(words) and words[i].startswith(b":"):
+        i += 1
+    if i + 1 >= len(words):
+        return None
+    return words[i].decode("utf-8", "replace"), words[i + 1].strip().decode("utf-8", "replace")

@@ -1,0 +1,300 @@
+"""The IRC application: dispatches parsed lines to handlers and owns connection lifecycles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Awaitable
+
+from lanchat import __version__
+from lanchat.config import Config
+from lanchat.core.accounts import AccountService
+from lanchat.core.channels import ChannelService
+from lanchat.core.errors import ChatError
+from lanchat.core.messaging import MessageService
+from lanchat.core.model import Actor, Session
+from lanchat.core.passwords import PasswordHasher
+from lanchat.core.ports import Bus, Store
+from lanchat.core.presence import PresenceService
+from lanchat.core.state import ChatSettings, ChatState
+from lanchat.irc import handlers
+from lanchat.irc.client import Client, User
+from lanchat.irc.commands import COMMANDS
+from lanchat.irc.delivery import ACTING, Delivery
+from lanchat.irc.errors import reply_error
+from lanchat.irc.isupport import MULTILINE_MAX_BYTES, MULTILINE_MAX_LINES, isupport_tokens
+from lanchat.irc.link import Link
+from lanchat.irc.outbox import Outbox
+from lanchat.irc.replies import ReplyBuffer
+from lanchat.proto import numerics as N
+from lanchat.proto.caps import offered_caps
+from lanchat.proto.errors import InputTooLong, InvalidUtf8, MalformedMessage, ProtocolError
+from lanchat.proto.message import Message, parse_bytes, parse_tags
+
+log = logging.getLogger("lanchat.irc")
+#: "NAME is connected" / "NAME is disconnected", as the report's server prints them.
+presence_log = logging.getLogger("lanchat.presence")
+
+
+class IrcServer:
+    """Everything IRC: the command table, registration, replies, timeouts."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        bus: Bus,
+        accounts: AccountService,
+        hasher: PasswordHasher,
+    ) -> None:
+        self.config = config
+        self.name = config.server_name
+        self.version = f"lanchat-{__version__}"
+        settings = ChatSettings(
+            nick_length=config.nick_length,
+            default_channel=config.default_channel,
+            max_channels=config.max_channels,
+        )
+        self.state = ChatState(store, bus, settings)
+        self.server_actor = Actor(config.server_name, "", "")
+        self.presence = PresenceService(self.state, self._on_presence)
+        self.channels = ChannelService(self.state, self.server_actor)
+        self.messages = MessageService(self.state)
+        self.accounts = accounts
+        self.hasher = hasher
+        self.outbox = Outbox()
+        bus.subscribe(Delivery(self.outbox))
+        self.clients: dict[str, Client] = {}
+        self.caps = offered_caps(multiline_max_bytes=MULTILINE_MAX_BYTES, multiline_max_lines=MULTILINE_MAX_LINES)
+        self.isupport = isupport_tokens(config, settings)
+        self.created = time.time()
+        self._conn_ids = itertools.count(1)
+        self._all_closed: asyncio.Event | None = None
+        handlers.load()
+
+    async def start(self) -> None:
+        """Load persistent state (channels)."""
+        await self.channels.load()
+
+    # -- connections -----------------------------------------------------------------------
+
+    def connect(self, link: Link) -> Client:
+        """A new connection arrived."""
+        host = link.peer_ip
+        if host.startswith(":"):
+            host = "0" + host
+        client = Client(link, self.outbox, f"c{next(self._conn_ids)}", host)
+        self.clients[client.conn_id] = client
+        return client
+
+    def disconnected(self, client: Client, reason: str) -> None:
+        """The connection is gone (closed by either side). Safe to call more than once."""
+        if self.clients.pop(client.conn_id, None) is None:
+            return
+        if not self.clients and self._all_closed is not None:
+            self._all_closed.set()
+        client.closing = True
+        reason = client.quit_reason or reason
+        user = client.session
+        if user is not None and user.detach(client):
+            self.presence.disconnect(user, reason)
+            self.messages.forget_guest(user)
+            presence_log.info("%s is disconnected", _display_name(user))
+        log.debug("[%s] closed: %s", client.conn_id, reason)
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def handle_line(self, client: Client, raw: bytes) -> asyncio.Future[object] | None:
+        """Process one received line. Returns a future when the command finishes later;
+        the connection must not process its next line before then."""
+        client.last_read = time.monotonic()
+        client.ping_sent = False
+        try:
+            msg = parse_bytes(raw)
+        except ProtocolError as exc:
+            self._protocol_error(client, raw, exc)
+            return None
+        verb = msg.command.upper()
+        if client.batch is not None and "batch" in msg.tags and verb != "BATCH":
+            return self._run(client, msg, "BATCH-LINE")
+        return self._run(client, msg, verb)
+
+    def _run(self, client: Client, msg: Message, verb: str) -> asyncio.Future[object] | None:
+        rb = ReplyBuffer(client, self.name, msg.tags.get("label"))
+        entry = COMMANDS.get(verb)
+        if entry is None:
+            if client.registered:
+                rb.numeric(N.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
+            else:
+                rb.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+            rb.flush()
+            return None
+        if not client.registered and not entry.pre_registration:
+            rb.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+            rb.flush()
+            return None
+        if len(msg.params) < entry.min_params:
+            rb.numeric(N.ERR_NEEDMOREPARAMS, verb, "Not enough parameters")
+            rb.flush()
+            return None
+        if entry.oper and not (client.session is not None and client.session.is_oper):
+            rb.numeric(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            rb.flush()
+            return None
+        if client.session is not None and verb not in _NOT_ACTIVITY:
+            client.session.last_active = time.time()
+        client.rb = rb
+        token = ACTING.set(client)
+        try:
+            try:
+                result = entry.handler(self, client, msg, rb)
+            except ChatError as exc:
+                reply_error(rb, verb, exc)
+                result = None
+            except Exception:
+                log.exception("[%s] %s failed", client.conn_id, verb)
+                rb.numeric(N.ERR_UNKNOWNERROR, verb, "Internal error; the server logged it")
+                result = None
+            if result is None:
+                self._finish(client, rb)
+                return None
+            fut: asyncio.Future[object] = asyncio.ensure_future(result)
+            fut.add_done_callback(lambda done: self._completed(client, rb, verb, done))
+            return fut
+        finally:
+            ACTING.reset(token)
+
+    def _completed(self, client: Client, rb: ReplyBuffer, verb: str, done: asyncio.Future[object]) -> None:
+        if not done.cancelled():
+            exc = done.exception()
+            if isinstance(exc, ChatError):
+                reply_error(rb, verb, exc)
+            elif exc is not None:
+                log.error("[%s] %s failed", client.conn_id, verb, exc_info=exc)
+                rb.numeric(N.ERR_UNKNOWNERROR, verb, "Internal error; the server logged it")
+        self._finish(client, rb)
+
+    @staticmethod
+    def _finish(client: Client, rb: ReplyBuffer) -> None:
+        if client.rb is rb:
+            client.rb = None
+        rb.flush()
+
+    def _protocol_error(self, client: Client, raw: bytes, exc: ProtocolError) -> None:
+        rb = ReplyBuffer(client, self.name, _label_of(raw))
+        if isinstance(exc, InputTooLong):
+            rb.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
+        elif isinstance(exc, InvalidUtf8):
+            rb.fail(
+                exc.command,
+                "INVALID_UTF8",
+                "Message rejected, your IRC software MUST use UTF-8 encoding on this network",
+            )
+        elif isinstance(exc, MalformedMessage):
+            rb.numeric(N.ERR_UNKNOWNERROR, "*", f"Malformed message: {exc.detail}")
+        rb.flush()
+
+    def overlong_line(self, client: Client) -> None:
+        """The framing layer dropped a line longer than any valid one."""
+        rb = ReplyBuffer(client, self.name, None)
+        rb.numeric(N.ERR_INPUTTOOLONG, "Input line was too long")
+        rb.flush()
+
+    # -- registration ----------------------------------------------------------------------
+
+    def maybe_register(self, client: Client) -> Awaitable[None] | None:
+        """Start registration when NICK, USER and CAP negotiation are all done."""
+        if (
+            client.registered
+            or client.registering
+            or client.cap_negotiating
+            or client.reg_nick == "*"
+            or not client.user_given
+            or client.closing
+        ):
+            return None
+        client.registering = True
+        return asyncio.ensure_future(self._register(client))
+
+    async def _register(self, client: Client) -> None:
+        from lanchat.irc.handlers.registration import complete_registration
+
+        try:
+            await complete_registration(self, client)
+        finally:
+            client.registering = False
+
+    def log_connected(self, user: Session) -> None:
+        """Print that a user is now connected."""
+        presence_log.info("%s is connected", _display_name(user))
+
+    # -- periodic work ---------------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Close dead and stuck connections; ping idle ones."""
+        now = time.monotonic()
+        cfg = self.config
+        for client in list(self.clients.values()):
+            if client.closing:
+                continue
+            idle = now - client.last_read
+            if not client.registered:
+                if now - client.connected_at > cfg.registration_timeout:
+                    client.close("Registration timed out")
+            elif client.ping_sent:
+                if idle > cfg.ping_interval + cfg.ping_timeout:
+                    client.close(f"Ping timeout: {int(idle)} seconds")
+            elif idle > cfg.ping_interval:
+                client.ping_sent = True
+                client.queue(f"PING :{self.name}\r\n".encode())
+
+    async def shutdown(self, reason: str, grace: float) -> None:
+        """Tell every client the server is going down, close them, wait up to ``grace`` s."""
+        for client in list(self.clients.values()):
+            client.close(reason)
+        self.outbox.flush_all()
+        if self.clients:
+            self._all_closed = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_closed.wait(), grace)
+
+    # -- helpers used by handlers ----------------------------------------------------------
+
+    @staticmethod
+    def conns_of(session: Session) -> list[Client]:
+        """The connections of a user."""
+        assert isinstance(session, User)
+        return session.conns
+
+    def _on_presence(self, watchers: list[Session], session: Session, online: bool, nick: str) -> None:
+        for watcher in watchers:
+            assert isinstance(watcher, User)
+            if online:
+                line = Message(N.RPL_MONONLINE, [watcher.nick, session.mask], self.name)
+            else:
+                line = Message(N.RPL_MONOFFLINE, [watcher.nick, nick], self.name)
+            for conn in watcher.conns:
+                conn.send(line)
+
+
+_NOT_ACTIVITY = frozenset({"PING", "PONG", "WHO", "WHOIS", "ISON", "USERHOST", "MONITOR", "CAP"})
+
+
+def _display_name(user: Session) -> str:
+    if user.account and user.account != user.nick:
+        return f"{user.nick} (account {user.account})"
+    return user.nick
+
+
+def _label_of(raw: bytes) -> str | None:
+    """The label of a line that failed to parse, so that the error can carry it."""
+    if not raw.startswith(b"@"):
+        return None
+    end = raw.find(b" ")
+    try:
+        return parse_tags(raw[1 : end if end > 0 else None].decode("utf-8", "replace")).get("label")
+    except ProtocolError:
+        return None

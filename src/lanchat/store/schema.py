@@ -1,0 +1,83 @@
+"""SQLite schema and its migrations, keyed by ``PRAGMA user_version``."""
+
+from __future__ import annotations
+
+import sqlite3
+
+_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE accounts (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        admin INTEGER NOT NULL DEFAULT 0,
+        created_ms INTEGER NOT NULL DEFAULT 0,
+        last_seen_ms INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE channels (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        topic TEXT NOT NULL DEFAULT '',
+        topic_by TEXT NOT NULL DEFAULT '',
+        topic_at INTEGER NOT NULL DEFAULT 0,
+        modes TEXT NOT NULL DEFAULT 'nt',
+        password TEXT,
+        lim INTEGER
+    );
+    CREATE TABLE channel_lists (
+        channel TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        mask TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at INTEGER NOT NULL,
+        PRIMARY KEY (channel, mode, mask)
+    );
+    CREATE TABLE memberships (
+        account TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (account, channel)
+    );
+    CREATE INDEX memberships_channel ON memberships(channel);
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        msgid TEXT NOT NULL UNIQUE,
+        time_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        nick TEXT NOT NULL,
+        user TEXT NOT NULL,
+        host TEXT NOT NULL,
+        account TEXT,
+        bot INTEGER NOT NULL DEFAULT 0,
+        target TEXT NOT NULL,
+        conv TEXT NOT NULL,
+        text TEXT NOT NULL,
+        tags TEXT,
+        redacted_by TEXT,
+        redacted_at INTEGER,
+        redact_reason TEXT
+    );
+    CREATE INDEX messages_conv_time ON messages(conv, time_ms, seq);
+    CREATE TABLE dm_peers (
+        owner TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        peer_name TEXT NOT NULL,
+        last_ms INTEGER NOT NULL,
+        PRIMARY KEY (owner, peer)
+    );
+    CREATE TABLE read_markers (
+        account TEXT NOT NULL,
+        target TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        PRIMARY KEY (account, target)
+    );
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database up to the newest schema version, one transaction per step."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")

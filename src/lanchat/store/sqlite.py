@@ -1,0 +1,512 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Writes go through one writer thread that commits everything pending as one transaction
+(group commit): under load each commit carries many messages, and the event loop never waits
+on the disk. Reads run on a small pool of reader threads with their own connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lanchat.core.events import StoredMessage
+from lanchat.core.model import Actor
+from lanchat.core.ports import AccountRecord, ChannelRecord, MessageRef
+from lanchat.store.schema import migrate
+
+T = TypeVar("T")
+WriteOp = Callable[[sqlite3.Connection], Any]
+
+_MESSAGE_COLUMNS = "msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags, redacted_by"
+
+
+def connect(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """Open the database file with the settings every connection uses."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _row_to_message(row: sqlite3.Row | tuple[Any, ...]) -> StoredMessage:
+    msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags, redacted_by = row
+    return StoredMessage(
+        msgid=msgid,
+        time_ms=time_ms,
+        kind=kind,
+        sender=Actor(nick, user, host, account, bool(bot)),
+        target=target,
+        conversation=conv,
+        text=text,
+        tags=json.loads(tags) if tags else {},
+        redacted=redacted_by is not None,
+    )
+
+
+class SqliteStore:
+    """Implements core.ports.Store on one SQLite database file."""
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL", readers: int = 2) -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+        self._writer_conn: sqlite3.Connection | None = None
+        self._pending: list[tuple[WriteOp, asyncio.Future[Any]]] = []
+        self._in_flight = False
+        self._idle: asyncio.Event | None = None
+        #: Sizes of the last committed batches, for metrics and tests.
+        self.batch_sizes: list[int] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create or migrate the schema."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        await loop.run_in_executor(self._writer_pool, self._open_writer)
+
+    def _open_writer(self) -> None:
+        conn = connect(self.path, synchronous=self._synchronous)
+        migrate(conn)
+        self._writer_conn = conn
+
+    async def close(self) -> None:
+        """Commit everything pending, then close every connection."""
+        await self.flush()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer_pool, self._close_writer)
+        self._writer_pool.shutdown(wait=True)
+        self._reader_pool.shutdown(wait=True)
+
+    def _close_writer(self) -> None:
+        if self._writer_conn is not None:
+            self._writer_conn.close()
+            self._writer_conn = None
+
+    async def flush(self) -> None:
+        """Wait until every write submitted so far is committed."""
+        if self._idle is not None:
+            while self._pending or self._in_flight:
+                self._idle.clear()
+                await self._idle.wait()
+
+    # -- the writer ------------------------------------------------------------------------
+
+    def _write(self, op: WriteOp) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((op, fut))
+        if not self._in_flight:
+            self._start_batch(loop)
+        return fut
+
+    def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._pending = self._pending, []
+        self._in_flight = True
+        work = loop.run_in_executor(self._writer_pool, self._run_batch, [op for op, _ in batch])
+        work.add_done_callback(lambda done: self._batch_done(loop, batch, done))
+
+    def _run_batch(self, ops: list[WriteOp]) -> list[tuple[bool, Any]]:
+        conn = self._writer_conn
+        assert conn is not None, "store is not open"
+        results: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN")
+        try:
+            for op in ops:
+                conn.execute("SAVEPOINT op")
+                try:
+                    results.append((True, op(conn)))
+                    conn.execute("RELEASE op")
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
+
+    def _batch_done(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[WriteOp, asyncio.Future[Any]]],
+        done: asyncio.Future[list[tuple[bool, Any]]],
+    ) -> None:
+        self._in_flight = False
+        self.batch_sizes.append(len(batch))
+        if len(self.batch_sizes) > 1000:
+            del self.batch_sizes[:500]
+        exc = done.exception()
+        for i, (_, fut) in enumerate(batch):
+            if fut.done():
+                continue
+            if exc is not None:
+                fut.set_exception(exc)
+                continue
+            ok, value = done.result()[i]
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+        if self._pending:
+            self._start_batch(loop)
+        elif self._idle is not None:
+            self._idle.set()
+
+    # -- readers ---------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, synchronous=self._synchronous)
+            self._local.conn = conn
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool, lambda: fn(self._reader()))
+
+    # -- accounts --------------------------------------------------------------------------
+
+    async def get_account(self, key: str) -> AccountRecord | None:
+        """The account with that casefolded name, or None."""
+
+        def run(conn: sqlite3.Connection) -> AccountRecord | None:
+            row = conn.execute(
+                "SELECT name, key, password_hash, admin, created_ms, last_seen_ms FROM accounts WHERE key = ?",
+                (key,),
+            ).fetchone()
+            return None if row is None else AccountRecord(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
+
+        return await self._read(run)
+
+    async def list_accounts(self) -> list[AccountRecord]:
+        """Every account, by name."""
+
+        def run(conn: sqlite3.Connection) -> list[AccountRecord]:
+            rows = conn.execute(
+                "SELECT name, key, password_hash, admin, created_ms, last_seen_ms FROM accounts ORDER BY key"
+            ).fetchall()
+            return [AccountRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
+
+        return await self._read(run)
+
+    async def add_account(self, record: AccountRecord) -> bool:
+        """Insert an account; False when one with the same key exists."""
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO accounts(key, name, password_hash, admin, created_ms, last_seen_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.key,
+                    record.name,
+                    record.password_hash,
+                    int(record.admin),
+                    record.created_ms,
+                    record.last_seen_ms,
+                ),
+            )
+            return cur.rowcount == 1
+
+        return bool(await self._write(op))
+
+    async def set_password_hash(self, key: str, password_hash: str) -> bool:
+        """Replace an account's hash; False when there is no such account."""
+        return await self._update("UPDATE accounts SET password_hash = ? WHERE key = ?", (password_hash, key))
+
+    async def set_admin(self, key: str, admin: bool) -> bool:
+        """Grant or revoke admin; False when there is no such account."""
+        return await self._update("UPDATE accounts SET admin = ? WHERE key = ?", (int(admin), key))
+
+    def set_last_seen(self, key: str, time_ms: int) -> Awaitable[None]:
+        """Record when the account was last online."""
+        return self._write(
+            lambda conn: conn.execute("UPDATE accounts SET last_seen_ms = ? WHERE key = ?", (time_ms, key))
+        )
+
+    async def delete_account(self, key: str) -> bool:
+        """Remove an account with its memberships, markers and DM index."""
+
+        def op(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM memberships WHERE account = ?", (key,))
+            conn.execute("DELETE FROM read_markers WHERE account = ?", (key,))
+            conn.execute("DELETE FROM dm_peers WHERE owner = ?", (key,))
+            return conn.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
+
+        return bool(await self._write(op))
+
+    async def _update(self, sql: str, params: tuple[Any, ...]) -> bool:
+        return bool(await self._write(lambda conn: conn.execute(sql, params).rowcount == 1))
+
+    # -- channels --------------------------------------------------------------------------
+
+    async def load_channels(self) -> list[ChannelRecord]:
+        """Every stored channel with its lists and member accounts."""
+
+        def run(conn: sqlite3.Connection) -> list[ChannelRecord]:
+            channels: dict[str, ChannelRecord] = {}
+            for row in conn.execute(
+                "SELECT key, name, created, topic, topic_by, topic_at, modes, password, lim FROM channels"
+            ):
+                channels[row[0]] = ChannelRecord(
+                    name=row[1],
+                    key=row[0],
+                    created=row[2],
+                    topic=row[3],
+                    topic_by=row[4],
+                    topic_at=row[5],
+                    modes=row[6],
+                    password=row[7],
+                    limit=row[8],
+                )
+            for chan, mode, mask, set_by, set_at in conn.execute(
+                "SELECT channel, mode, mask, set_by, set_at FROM channel_lists ORDER BY set_at"
+            ):
+                if chan in channels:
+                    channels[chan].lists.append((mode, mask, set_by, set_at))
+            for account, chan in conn.execute("SELECT account, channel FROM memberships"):
+                if chan in channels:
+                    channels[chan].member_accounts.append(account)
+            return list(channels.values())
+
+        return await self._read(run)
+
+    def save_channel(self, record: ChannelRecord) -> Awaitable[None]:
+        """Insert or replace a channel's settings and lists."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO channels(key, name, created, topic, topic_by, topic_at, modes, password, lim)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET name = excluded.name,"
+                " created = excluded.created, topic = excluded.topic, topic_by = excluded.topic_by,"
+                " topic_at = excluded.topic_at, modes = excluded.modes, password = excluded.password,"
+                " lim = excluded.lim",
+                (
+                    record.key,
+                    record.name,
+                    record.created,
+                    record.topic,
+                    record.topic_by,
+                    record.topic_at,
+                    record.modes,
+                    record.password,
+                    record.limit,
+                ),
+            )
+            conn.execute("DELETE FROM channel_lists WHERE channel = ?", (record.key,))
+            conn.executemany(
+                "INSERT OR IGNORE INTO channel_lists(channel, mode, mask, set_by, set_at) VALUES (?, ?, ?, ?, ?)",
+                [(record.key, *entry) for entry in record.lists],
+            )
+
+        return self._write(op)
+
+    def delete_channel(self, key: str) -> Awaitable[None]:
+        """Forget a channel, its lists and memberships."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM memberships WHERE channel = ?", (key,))
+            conn.execute("DELETE FROM channel_lists WHERE channel = ?", (key,))
+            conn.execute("DELETE FROM channels WHERE key = ?", (key,))
+
+        return self._write(op)
+
+    def save_membership(self, account_key: str, channel_key: str, status: str) -> Awaitable[None]:
+        """Record that an account belongs to a channel, with its status letters."""
+        return self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO memberships(account, channel, status) VALUES (?, ?, ?)"
+                " ON CONFLICT(account, channel) DO UPDATE SET status = excluded.status",
+                (account_key, channel_key, status),
+            )
+        )
+
+    def delete_membership(self, account_key: str, channel_key: str) -> Awaitable[None]:
+        """Record that an account left a channel."""
+        return self._write(
+            lambda conn: conn.execute(
+                "DELETE FROM memberships WHERE account = ? AND channel = ?", (account_key, channel_key)
+            )
+        )
+
+    async def memberships(self, account_key: str) -> list[tuple[str, str]]:
+        """(channel key, status) for each channel the account belongs to, oldest first."""
+        return await self._read(
+            lambda conn: [
+                (r[0], r[1])
+                for r in conn.execute(
+                    "SELECT channel, status FROM memberships WHERE account = ? ORDER BY rowid", (account_key,)
+                )
+            ]
+        )
+
+    # -- history ---------------------------------------------------------------------------
+
+    def append(self, message: StoredMessage, dm_parties: Sequence[tuple[str, str, str]]) -> Awaitable[None]:
+        """Store a message (and, for a DM, each party's conversation index)."""
+        s = message.sender
+        row = (
+            message.msgid,
+            message.time_ms,
+            message.kind,
+            s.nick,
+            s.user,
+            s.host,
+            s.account,
+            int(s.bot),
+            message.target,
+            message.conversation,
+            message.text,
+            json.dumps(message.tags) if message.tags else None,
+        )
+        peers = [(owner, key, name, message.time_ms) for owner, key, name in dm_parties]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO messages(msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            if peers:
+                conn.executemany(
+                    "INSERT INTO dm_peers(owner, peer, peer_name, last_ms) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(owner, peer) DO UPDATE SET peer_name = excluded.peer_name,"
+                    " last_ms = excluded.last_ms",
+                    peers,
+                )
+
+        return self._write(op)
+
+    async def find(self, msgid: str) -> StoredMessage | None:
+        """The stored message with that msgid, or None."""
+
+        def run(conn: sqlite3.Connection) -> StoredMessage | None:
+            row = conn.execute(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE msgid = ?", (msgid,)).fetchone()
+            return None if row is None else _row_to_message(row)
+
+        return await self._read(run)
+
+    async def query(
+        self,
+        conversation: str,
+        *,
+        after: MessageRef | None,
+        before: MessageRef | None,
+        limit: int,
+        newest_first: bool,
+        include_tagmsg: bool = True,
+    ) -> list[StoredMessage]:
+        """See :meth:`lanchat.core.ports.HistoryStore.query`. Redacted messages are left out."""
+
+        def run(conn: sqlite3.Connection) -> list[StoredMessage]:
+            where = ["conv = ?", "redacted_by IS NULL"]
+            if not include_tagmsg:
+                where.append("kind != 'TAGMSG'")
+            params: list[Any] = [conversation]
+            for ref, op in ((after, ">"), (before, "<")):
+                if ref is None:
+                    continue
+                pos = self._position(conn, ref, op == ">")
+                if pos is None:
+                    return []
+                time_ms, seq = pos
+                where.append(f"(time_ms {op} ? OR (time_ms = ? AND seq {op} ?))")
+                params += [time_ms, time_ms, seq]
+            order = "DESC" if newest_first else "ASC"
+            sql = (
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)}"
+                f" ORDER BY time_ms {order}, seq {order} LIMIT ?"
+            )
+            rows = conn.execute(sql, (*params, limit)).fetchall()
+            if newest_first:
+                rows.reverse()
+            return [_row_to_message(r) for r in rows]
+
+        return await self._read(run)
+
+    @staticmethod
+    def _position(conn: sqlite3.Connection, ref: MessageRef, after: bool) -> tuple[int, int] | None:
+        """(time_ms, seq) of a reference. A bare time excludes messages at that very ms on
+        both sides, as references are exclusive."""
+        if ref.msgid is None:
+            return ref.time_ms, (1 << 62) if after else 0
+        row = conn.execute("SELECT time_ms, seq FROM messages WHERE msgid = ?", (ref.msgid,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def redact(self, msgid: str, by: str, reason: str, time_ms: int) -> Awaitable[None]:
+        """Delete a message's text, keeping who deleted it, when and why."""
+        return self._write(
+            lambda conn: conn.execute(
+                "UPDATE messages SET text = '', tags = NULL, redacted_by = ?, redacted_at = ?,"
+                " redact_reason = ? WHERE msgid = ?",
+                (by, time_ms, reason, msgid),
+            )
+        )
+
+    async def dm_peers(self, owner: str, since_ms: int, until_ms: int, limit: int) -> list[tuple[str, str, int]]:
+        """The owner's DM conversations with activity in the window, latest first."""
+        return await self._read(
+            lambda conn: [
+                (r[0], r[1], r[2])
+                for r in conn.execute(
+                    "SELECT peer, peer_name, last_ms FROM dm_peers WHERE owner = ? AND last_ms > ?"
+                    " AND last_ms < ? ORDER BY last_ms DESC LIMIT ?",
+                    (owner, since_ms, until_ms, limit),
+                )
+            ]
+        )
+
+    async def latest_times(self, conversations: Sequence[str], since_ms: int, until_ms: int) -> dict[str, int]:
+        """Latest message time per conversation within the window (absent when none)."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for conv in conversations:
+                row = conn.execute(
+                    "SELECT MAX(time_ms) FROM messages WHERE conv = ? AND time_ms > ? AND time_ms < ?",
+                    (conv, since_ms, until_ms),
+                ).fetchone()
+                if row and row[0] is not None:
+                    out[conv] = row[0]
+            return out
+
+        return await self._read(run)
+
+    # -- read markers ----------------------------------------------------------------------
+
+    async def get_marker(self, account_key: str, target_key: str) -> int | None:
+        """The account's read marker for a conversation, in ms."""
+
+        def run(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "SELECT time_ms FROM read_markers WHERE account = ? AND target = ?", (account_key, target_key)
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        return await self._read(run)
+
+    def set_marker(self, account_key: str, target_key: str, time_ms: int) -> Awaitable[None]:
+        """Store a read marker (callers only ever move it forward)."""
+        return self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO read_markers(account, target, time_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT(account, target) DO UPDATE SET time_ms = MAX(time_ms, excluded.time_ms)",
+                (account_key, target_key, time_ms),
+            )
+        )

@@ -1,0 +1,152 @@
+"""A small line-level IRC client for tests: raw lines over a real loopback socket.
+
+It parses what the server sends with lanchat's own parser (whose correctness the parser
+tests establish against the public ircdocs vectors) and synchronises with PING/PONG the
+way irctest does: everything the server sent before the PONG is "the reply".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+from collections.abc import Callable, Iterable
+
+from lanchat.proto.message import Message, parse
+
+DEFAULT_TIMEOUT = 5.0
+_tokens = itertools.count(1)
+
+
+class IrcTestClient:
+    """One connection to the server under test."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.nick = "*"
+        #: Every message received, in order (for debugging failed tests).
+        self.log: list[Message] = []
+
+    @classmethod
+    async def connect(cls, port: int, host: str = "127.0.0.1") -> IrcTestClient:
+        """Open a TCP connection."""
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        return cls(reader, writer)
+
+    async def send(self, line: str | bytes) -> None:
+        """Send one line (CR LF added) or raw bytes (sent as they are)."""
+        data = line if isinstance(line, bytes) else (line + "\r\n").encode("utf-8")
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def recv_line(self, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+        """The next raw line (without CR LF); raises ConnectionError at EOF."""
+        line = await asyncio.wait_for(self.reader.readline(), timeout)
+        if not line:
+            raise ConnectionError("connection closed by the server")
+        return line.rstrip(b"\r\n")
+
+    async def recv(self, timeout: float = DEFAULT_TIMEOUT) -> Message:
+        """The next message."""
+        msg = parse((await self.recv_line(timeout)).decode("utf-8"))
+        self.log.append(msg)
+        return msg
+
+    async def expect(
+        self,
+        command: str | None = None,
+        where: Callable[[Message], bool] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Message:
+        """Read until a message with ``command`` (and matching ``where``) arrives."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"no {command or 'matching'} message; last seen: {self.log[-5:]}")
+            msg = await self.recv(remaining)
+            if (command is None or msg.command == command) and (where is None or where(msg)):
+                return msg
+
+    async def sync(self, timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
+        """Send a PING and return everything received before its PONG."""
+        token = f"sync{next(_tokens)}"
+        await self.send(f"PING {token}")
+        got: list[Message] = []
+        while True:
+            msg = await self.recv(timeout)
+            if msg.command == "PONG" and msg.params[-1] == token:
+                return got
+            got.append(msg)
+
+    async def request(self, line: str, timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
+        """Send a line and return the reply (everything up to a sync)."""
+        await self.send(line)
+        return await self.sync(timeout)
+
+    async def closed(self, timeout: float = DEFAULT_TIMEOUT) -> list[Message]:
+        """Read until the server closes the connection; return what came before."""
+        got: list[Message] = []
+        try:
+            while True:
+                got.append(await self.recv(timeout))
+        except ConnectionError:
+            return got
+
+    async def register(
+        self,
+        nick: str,
+        *,
+        caps: Iterable[str] = (),
+        account: str | None = None,
+        password: str | None = None,
+        use_pass: bool = False,
+        user: str | None = None,
+        realname: str = "Test User",
+    ) -> list[Message]:
+        """Register (with SASL PLAIN or PASS when credentials are given) and return the burst
+        up to and including everything before a sync after 001 (auto-joins included)."""
+        caps = list(caps)
+        sasl = account is not None and not use_pass
+        if sasl:
+            caps.append("sasl")
+        if caps:
+            await self.send("CAP LS 302")
+            await self.send("CAP REQ :" + " ".join(caps))
+            await self.expect("CAP", lambda m: m.params[1] in ("ACK", "NAK"))
+        if sasl:
+            assert password is not None
+            await self.send("AUTHENTICATE PLAIN")
+            await self.expect("AUTHENTICATE")
+            payload = base64.b64encode(f"\0{account}\0{password}".encode()).decode()
+            await self.send(f"AUTHENTICATE {payload}")
+            reply = await self.expect(where=lambda m: m.command in ("903", "904"))
+            if reply.command != "903":
+                raise AssertionError(f"SASL failed: {reply}")
+        if use_pass and password is not None:
+            await self.send(f"PASS {account}:{password}" if account else f"PASS {password}")
+        await self.send(f"NICK {nick}")
+        await self.send(f"USER {user or nick} 0 * :{realname}")
+        if caps:
+            await self.send("CAP END")
+        welcome = await self.expect("001", timeout=10)
+        self.nick = welcome.params[0]
+        return [welcome, *await self.sync()]
+
+    async def close(self) -> None:
+        """Close the socket."""
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.wait_closed()
+
+
+def commands(messages: Iterable[Message]) -> list[str]:
+    """The command of each message."""
+    return [m.command for m in messages]
+
+
+def find(messages: Iterable[Message], command: str) -> list[Message]:
+    """The messages with that command."""
+    return [m for m in messages if m.command == command]
