@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import socket
 from collections.abc import Callable, Iterable
 
 from lanchat.proto.message import Message, parse
@@ -30,9 +31,16 @@ class IrcTestClient:
         self.log: list[Message] = []
 
     @classmethod
-    async def connect(cls, port: int, host: str = "127.0.0.1") -> IrcTestClient:
-        """Open a TCP connection."""
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    async def connect(cls, port: int, host: str = "127.0.0.1", *, receive_buffer: int = 0) -> IrcTestClient:
+        """Open a TCP connection (with a small kernel receive buffer when asked)."""
+        if not receive_buffer:
+            reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+            return cls(reader, writer)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
         return cls(reader, writer)
 
     async def send(self, line: str | bytes) -> None:
@@ -126,7 +134,7 @@ class IrcTestClient:
             if reply.command != "903":
                 raise AssertionError(f"SASL failed: {reply}")
         if use_pass and password is not None:
-            await self.send(f"PASS {account}:{password}" if account else f"PASS {password}")
+            await self.send(f"PASS :{account}:{password}" if account else f"PASS :{password}")
         await self.send(f"NICK {nick}")
         await self.send(f"USER {user or nick} 0 * :{realname}")
         if caps:

@@ -20,6 +20,7 @@ from lanchat.store.sqlite import SqliteStore
 log = logging.getLogger("lanchat")
 
 SWEEP_INTERVAL = 5.0
+MIN_SWEEP_INTERVAL = 0.05
 SHUTDOWN_GRACE = 2.0
 
 
@@ -65,8 +66,11 @@ class App:
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def _sweep(self) -> None:
+        cfg = self.config
+        shortest = min(cfg.registration_timeout, cfg.ping_interval, cfg.ping_timeout)
+        interval = max(MIN_SWEEP_INTERVAL, min(SWEEP_INTERVAL, shortest / 4))
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
+            await asyncio.sleep(interval)
             try:
                 self.irc.sweep()
             except Exception:

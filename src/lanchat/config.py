@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lanchat.proto.names import valid_channel
+from lanchat.proto.names import valid_channel, valid_hostname
 
 DEFAULT_MOTD = (
     "Welcome to lanchat: chat for this network.\n"
@@ -81,6 +81,13 @@ def _name(value: Any) -> str:
     text = _string(value)
     if not text or any(c in text for c in " \r\n\0:!@"):
         raise ValueError("expected a name without spaces or ':!@'")
+    return text
+
+
+def _hostname(value: Any) -> str:
+    text = _string(value)
+    if not valid_hostname(text):
+        raise ValueError("expected a dotted host name such as chat.office.lan")
     return text
 
 
@@ -164,7 +171,7 @@ def _host(value: Any) -> str | None:
 #: key is LANCHAT_<SECTION>_<KEY> in upper case, e.g. LANCHAT_IRC_PORT.
 KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("server", "data_dir"): ("data_dir", lambda v: Path(_string(v))),
-    ("server", "name"): ("server_name", _name),
+    ("server", "name"): ("server_name", _hostname),
     ("server", "network"): ("network", _name),
     ("server", "motd"): ("motd", _string),
     ("server", "default_channel"): ("default_channel", _channel),

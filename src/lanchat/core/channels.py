@@ -25,7 +25,8 @@ from lanchat.core.errors import (
     UserNotInChannel,
     UserOnChannel,
 )
-from lanchat.core.events import ChannelModeChanged, Invited, Joined, Kicked, Parted, TopicChanged
+from lanchat.core.events import ChannelModeChanged, Invited, Joined, Kicked, Parted, StoredMessage, TopicChanged
+from lanchat.core.ids import new_msgid
 from lanchat.core.model import (
     FLAG_MODES,
     LIST_MODES,
@@ -266,8 +267,9 @@ class ChannelService:
 
     # -- topic and invites -----------------------------------------------------------------
 
-    def set_topic(self, session: Session, name: str, topic: str) -> None:
-        """Set or clear the topic (+t: ops only)."""
+    async def set_topic(self, session: Session, name: str, topic: str) -> None:
+        """Set or clear the topic (+t: ops only). The change is kept in the channel's history
+        (shown to clients with event playback) before the members see it."""
         channel = self.member_of(session, name)
         if "t" in channel.modes and not channel.is_op(session):
             raise ChanOpPrivsNeeded(channel.name, "You're not channel operator")
@@ -275,8 +277,11 @@ class ChannelService:
         channel.topic_by = session.mask
         channel.topic_at = int(time.time())
         self._save(channel)
+        ms = self.state.now_ms()
+        record = StoredMessage(new_msgid(ms), ms, "TOPIC", session.actor, channel.name, channel.key, channel.topic)
+        await self.state.store.append(record, ())
         others = [m for m in channel.members if m is not session]
-        self.state.publish(TopicChanged(channel.name, session.actor, channel.topic), others, session)
+        self.state.publish(TopicChanged(channel.name, session.actor, channel.topic, record), others, session)
 
     def invite(self, session: Session, nick: str, name: str) -> Session:
         """Invite a user; returns the invited session."""

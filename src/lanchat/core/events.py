@@ -91,6 +91,7 @@ class TopicChanged:
     channel: str
     actor: Actor
     topic: str
+    record: StoredMessage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,14 @@ class Wallops:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class WatchedUserChanged:
+    """An away, account or real-name change, for users who MONITOR that nick without sharing
+    a channel with it (their channel peers get the change itself)."""
+
+    change: AwayChanged | AccountChanged | RealnameChanged
+
+
 Event = (
     MessageSent
     | Joined
@@ -169,4 +178,5 @@ Event = (
     | Invited
     | Redacted
     | Wallops
+    | WatchedUserChanged
 )

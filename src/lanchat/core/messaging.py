@@ -4,7 +4,6 @@ reading history, and read markers."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable
 
 from lanchat.core.access import is_banned
@@ -33,17 +32,8 @@ class MessageService:
 
     def __init__(self, state: ChatState) -> None:
         self.state = state
-        self._last_ms = 0
         #: Read markers of sessions without an account: (session uid, target key) -> ms.
         self._guest_markers: dict[tuple[int, str], int] = {}
-
-    def now_ms(self) -> int:
-        """Current time in ms, strictly increasing, so every message has its own timestamp."""
-        now = int(time.time() * 1000)
-        if now <= self._last_ms:
-            now = self._last_ms + 1
-        self._last_ms = now
-        return now
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -69,7 +59,7 @@ class MessageService:
             channel = self.state.channel(name)
             if channel is None:
                 raise NoSuchChannel(name, "No such channel")
-            self._check_can_send(session, channel)
+            self._check_can_send(session, channel, kind, text)
             record = self._record(session, kind, channel.name, channel.key, text, tags)
             event = MessageSent(record, status, lines)
             if status or not self._storable(kind, tags):
@@ -78,8 +68,10 @@ class MessageService:
             return self._store_then(record, (), lambda: self._deliver_to_channel(channel, event, session), event)
         return asyncio.ensure_future(self._send_direct(session, target, kind, text, tags, lines))
 
-    def _check_can_send(self, session: Session, channel: Channel) -> None:
+    def _check_can_send(self, session: Session, channel: Channel, kind: str, text: str) -> None:
         status = channel.members.get(session)
+        if "C" in channel.modes and kind != "TAGMSG" and _has_ctcp(text):
+            raise CannotSendToChannel(channel.name, "Cannot send to channel (+C: no CTCP)")
         if status is None and "n" in channel.modes:
             raise CannotSendToChannel(channel.name, "Cannot send to channel (no external messages)")
         if not status:
@@ -124,7 +116,7 @@ class MessageService:
     def _record(
         self, session: Session, kind: str, target: str, conversation: str, text: str, tags: dict[str, str]
     ) -> StoredMessage:
-        ms = self.now_ms()
+        ms = self.state.now_ms()
         return StoredMessage(new_msgid(ms), ms, kind, session.actor, target, conversation, text, tags)
 
     @staticmethod
@@ -169,11 +161,16 @@ class MessageService:
         state = self.state
         conversation, channel = self.conversation(session, target)
         record = await state.store.find(msgid)
-        if record is None or record.conversation != conversation or record.redacted:
+        if (
+            record is None
+            or record.conversation != conversation
+            or record.redacted
+            or record.kind not in ("PRIVMSG", "NOTICE", "TAGMSG")
+        ):
             raise UnknownMessage(msgid, "This message does not exist or is too old")
         if not self._is_own(session, record) and not (channel is not None and channel.is_op(session)):
             raise RedactForbidden(msgid, "You are not authorised to delete this message")
-        await state.store.redact(msgid, session.mask, reason, self.now_ms())
+        await state.store.redact(msgid, session.mask, reason, state.now_ms())
         if channel is not None:
             recipients = [m for m in channel.members if m is not session]
             shown = channel.name
@@ -213,7 +210,7 @@ class MessageService:
         before: MessageRef | None = None,
         limit: int,
         newest_first: bool,
-        include_tagmsg: bool = True,
+        with_events: bool = True,
     ) -> list[StoredMessage]:
         """Stored messages of a conversation the session may read, oldest first."""
         conversation, _ = self.conversation(session, target)
@@ -223,29 +220,32 @@ class MessageService:
             before=before,
             limit=limit,
             newest_first=newest_first,
-            include_tagmsg=include_tagmsg,
+            with_events=with_events,
         )
 
     async def around(
-        self, session: Session, target: str, ref: MessageRef, limit: int, include_tagmsg: bool = True
+        self, session: Session, target: str, ref: MessageRef, limit: int, with_events: bool = True
     ) -> list[StoredMessage]:
         """Up to ``limit`` messages centred on ``ref``, the referenced message included."""
         conversation, _ = self.conversation(session, target)
         store = self.state.store
         centre: list[StoredMessage] = []
+        upper = ref
         if ref.msgid is not None:
             middle = await store.find(ref.msgid)
             if middle is None or middle.conversation != conversation or middle.redacted:
                 return []
             centre = [middle]
             limit -= 1
+        else:
+            upper = MessageRef(time_ms=ref.time_ms + 1)  # a message at that very ms counts as "before"
         before = await store.query(
             conversation,
             after=None,
-            before=ref,
+            before=upper,
             limit=(limit + 1) // 2,
             newest_first=True,
-            include_tagmsg=include_tagmsg,
+            with_events=with_events,
         )
         after = await store.query(
             conversation,
@@ -253,7 +253,7 @@ class MessageService:
             before=None,
             limit=limit - len(before),
             newest_first=False,
-            include_tagmsg=include_tagmsg,
+            with_events=with_events,
         )
         return before + centre + after
 
@@ -310,6 +310,11 @@ class MessageService:
         """Drop the in-memory read markers of a guest that left."""
         for key in [k for k in self._guest_markers if k[0] == session.uid]:
             del self._guest_markers[key]
+
+
+def _has_ctcp(text: str) -> bool:
+    """True when a line of the text is a CTCP other than ACTION (/me)."""
+    return any(line.startswith("\x01") and not line.startswith("\x01ACTION ") for line in text.split("\n"))
 
 
 def _done(event: MessageSent) -> asyncio.Future[MessageSent]:

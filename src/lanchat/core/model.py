@@ -12,7 +12,7 @@ STATUS_PREFIXES = {"o": "@", "v": "+"}
 #: Channel modes that hold lists, take a parameter, or are plain flags.
 LIST_MODES = "beI"
 PARAM_MODES = "kl"
-FLAG_MODES = "imnst"
+FLAG_MODES = "Cimnst"
 DEFAULT_CHANNEL_MODES = frozenset("nt")
 #: User modes a user may set on itself (``o`` only comes from OPER).
 USER_MODES = "iowB"

@@ -92,20 +92,22 @@ class HistoryStore(Protocol):
         before: MessageRef | None,
         limit: int,
         newest_first: bool,
-        include_tagmsg: bool = True,
+        with_events: bool = True,
     ) -> list[StoredMessage]:
         """Messages strictly between the refs, the ``limit`` nearest to ``after`` (or to
-        ``before`` when ``newest_first``), returned oldest first."""
+        ``before`` when ``newest_first``), returned oldest first. Without ``with_events``
+        only PRIVMSG and NOTICE (no TAGMSG, no TOPIC changes)."""
         ...
 
     def redact(self, msgid: str, by: str, reason: str, time_ms: int) -> Awaitable[None]: ...
 
     async def dm_peers(self, owner: str, since_ms: int, until_ms: int, limit: int) -> list[tuple[str, str, int]]:
-        """(peer key, peer name, last message time) of the owner's DM conversations."""
+        """(peer key, peer name, last message time) of the owner's DM conversations whose
+        latest message is in the window, oldest first."""
         ...
 
     async def latest_times(self, conversations: Sequence[str], since_ms: int, until_ms: int) -> dict[str, int]:
-        """Time of the latest message in each conversation within the window."""
+        """Time of each conversation's latest message, for those where it is in the window."""
         ...
 
 

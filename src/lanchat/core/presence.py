@@ -12,6 +12,7 @@ from lanchat.core.events import (
     NickChanged,
     Quit,
     RealnameChanged,
+    WatchedUserChanged,
 )
 from lanchat.core.model import Session
 from lanchat.core.state import ChatState, WhowasEntry
@@ -90,7 +91,7 @@ class PresenceService:
                 if not mine:
                     del state.by_account[session.account_key]
                     # Not awaited: last-seen only decides which DMs were missed.
-                    state.store.set_last_seen(session.account_key, int(time.time() * 1000))
+                    state.store.set_last_seen(session.account_key, state.now_ms())
         for key in session.monitoring:
             watchers = state.watchers.get(key)
             if watchers is not None:
@@ -107,12 +108,12 @@ class PresenceService:
         if message is not None:
             message = message[: self.state.settings.away_length]
         session.away = message
-        self.state.publish(AwayChanged(session.actor, message), self.state.peers(session), session)
+        self._publish_change(session, AwayChanged(session.actor, message))
 
     def set_realname(self, session: Session, realname: str) -> None:
         """Change the real name (SETNAME)."""
         session.realname = realname
-        self.state.publish(RealnameChanged(session.actor, realname), self.state.peers(session), session)
+        self._publish_change(session, RealnameChanged(session.actor, realname))
 
     def set_account(self, session: Session, name: str | None, key: str | None) -> None:
         """Log a registered session in or out of an account."""
@@ -124,21 +125,33 @@ class PresenceService:
         session.identity_changed()
         if key:
             state.by_account.setdefault(key, set()).add(session)
-        state.publish(AccountChanged(session.actor, name), state.peers(session), session)
+        self._publish_change(session, AccountChanged(session.actor, name))
+
+    def _publish_change(self, session: Session, change: AwayChanged | AccountChanged | RealnameChanged) -> None:
+        """Tell channel peers, and the users watching the nick who share no channel with it."""
+        state = self.state
+        peers = state.peers(session)
+        state.publish(change, peers, session)
+        watchers = state.watchers.get(session.key)
+        if watchers:
+            shared = set(peers)
+            others = [w for w in watchers if w not in shared and w is not session]
+            if others:
+                state.publish(WatchedUserChanged(change), others, None)
 
     # -- MONITOR ---------------------------------------------------------------------------
 
-    def monitor_add(self, session: Session, nicks: list[str]) -> tuple[list[Session], list[str], bool]:
-        """Watch nicks; returns (online sessions, offline nicks, whether the limit stopped it)."""
+    def monitor_add(self, session: Session, nicks: list[str]) -> tuple[list[Session], list[str], list[str]]:
+        """Watch nicks; returns (online sessions, offline nicks, nicks over the limit)."""
         state = self.state
         online: list[Session] = []
         offline: list[str] = []
-        for nick in nicks:
+        for i, nick in enumerate(nicks):
             key = state.fold(nick)
             if key in session.monitoring:
                 continue
             if len(session.monitoring) >= state.settings.monitor_limit:
-                return online, offline, True
+                return online, offline, nicks[i:]
             session.monitoring.add(key)
             state.watchers.setdefault(key, set()).add(session)
             target = state.sessions.get(key)
@@ -146,7 +159,7 @@ class PresenceService:
                 online.append(target)
             else:
                 offline.append(nick)
-        return online, offline, False
+        return online, offline, []
 
     def monitor_remove(self, session: Session, nicks: list[str]) -> None:
         """Stop watching nicks."""

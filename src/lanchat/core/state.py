@@ -57,6 +57,16 @@ class ChatState:
         self.whowas: deque[WhowasEntry] = deque(maxlen=settings.whowas_size)
         self.started = time.time()
         self.max_sessions = 0
+        self._last_ms = 0
+
+    def now_ms(self) -> int:
+        """Current time in ms, strictly increasing: every message and every logout gets its
+        own instant, so "after X" is never ambiguous."""
+        now = int(time.time() * 1000)
+        if now <= self._last_ms:
+            now = self._last_ms + 1
+        self._last_ms = now
+        return now
 
     def fold(self, name: str) -> str:
         """Casefold a nick or channel name with the server's CASEMAPPING."""

@@ -36,6 +36,7 @@ R_READ_MARKER = 1 << 16
 R_EVENT_PLAYBACK = 1 << 17
 R_CHGHOST = 1 << 18
 R_CAP_NOTIFY = 1 << 19
+R_EXTENDED_MONITOR = 1 << 20
 
 CAP_BITS = {
     C.MESSAGE_TAGS: R_MESSAGE_TAGS,
@@ -58,6 +59,7 @@ CAP_BITS = {
     C.EVENT_PLAYBACK: R_EVENT_PLAYBACK,
     C.CHGHOST: R_CHGHOST,
     C.CAP_NOTIFY: R_CAP_NOTIFY,
+    C.EXTENDED_MONITOR: R_EXTENDED_MONITOR,
 }
 
 # Tags a client receives without message-tags, each tied to its own capability.

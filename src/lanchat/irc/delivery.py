@@ -27,6 +27,7 @@ from lanchat.core.events import (
     Redacted,
     TopicChanged,
     Wallops,
+    WatchedUserChanged,
 )
 from lanchat.core.model import Actor, Session
 from lanchat.irc.client import (
@@ -35,6 +36,7 @@ from lanchat.irc.client import (
     R_AWAY_NOTIFY,
     R_ECHO,
     R_EXTENDED_JOIN,
+    R_EXTENDED_MONITOR,
     R_INVITE_NOTIFY,
     R_REDACTION,
     R_SERVER_TIME,
@@ -43,7 +45,7 @@ from lanchat.irc.client import (
     User,
 )
 from lanchat.irc.outbox import Outbox
-from lanchat.irc.render import MULTILINE_BITS, event_line, render_sent
+from lanchat.irc.render import MESSAGE_BITS, MULTILINE_BITS, event_line, message_lines, render_sent
 
 EVENT_BITS = R_SERVER_TIME | R_ACCOUNT_TAG
 Renderer = Callable[[int], bytes]
@@ -65,7 +67,7 @@ class Delivery:
             Kicked: self._simple,
             Quit: self._simple,
             NickChanged: self._simple,
-            TopicChanged: self._simple,
+            TopicChanged: self._topic,
             ChannelModeChanged: self._simple,
             AwayChanged: self._away,
             AccountChanged: self._account,
@@ -73,6 +75,7 @@ class Delivery:
             Invited: self._invited,
             Redacted: self._redacted,
             Wallops: self._simple,
+            WatchedUserChanged: self._watched,
         }
 
     def __call__(self, event: Event, recipients: Sequence[Session], origin: Session | None) -> None:
@@ -160,6 +163,15 @@ class Delivery:
             return
         self.to_origin(origin, EVENT_BITS, render)
 
+    def _topic(self, ev: TopicChanged, recipients: Sequence[Session], origin: User | None) -> None:
+        record = ev.record
+        if record is None:
+            self._simple(ev, recipients, origin)
+            return
+        render: Renderer = lambda mask: message_lines(record, mask)  # noqa: E731
+        self.fanout(recipients, MESSAGE_BITS, render)
+        self.to_origin(origin, MESSAGE_BITS, render)
+
     def _gated(self, bit: int, recipients: Sequence[Session], origin: User | None, render: Renderer) -> None:
         def gated(mask: int) -> bytes:
             return render(mask) if mask & bit else b""
@@ -177,6 +189,22 @@ class Delivery:
 
     def _realname(self, ev: RealnameChanged, recipients: Sequence[Session], origin: User | None) -> None:
         self._gated(R_SETNAME, recipients, origin, lambda m: event_line(m, ev.actor, "SETNAME", [ev.realname]))
+
+    def _watched(self, ev: WatchedUserChanged, recipients: Sequence[Session], origin: User | None) -> None:
+        change = ev.change
+        if isinstance(change, AwayChanged):
+            bit, command = R_AWAY_NOTIFY, "AWAY"
+            params = [change.message] if change.message is not None else []
+        elif isinstance(change, AccountChanged):
+            bit, command, params = R_ACCOUNT_NOTIFY, "ACCOUNT", [change.account or "*"]
+        else:
+            bit, command, params = R_SETNAME, "SETNAME", [change.realname]
+        needed = bit | R_EXTENDED_MONITOR
+
+        def render(mask: int) -> bytes:
+            return event_line(mask, change.actor, command, params) if mask & needed == needed else b""
+
+        self.fanout(recipients, EVENT_BITS | needed, render)
 
     def _redacted(self, ev: Redacted, recipients: Sequence[Session], origin: User | None) -> None:
         params = [ev.target, ev.msgid, ev.reason] if ev.reason else [ev.target, ev.msgid]

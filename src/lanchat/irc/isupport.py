@@ -23,7 +23,7 @@ def isupport_tokens(config: Config, settings: ChatSettings) -> list[str]:
         "BOT=B",
         f"CASEMAPPING={settings.casemapping}",
         f"CHANLIMIT={CHANTYPES}:{settings.max_channels}",
-        "CHANMODES=beI,k,l,imnst",
+        "CHANMODES=beI,k,l,Cimnst",
         f"CHANNELLEN={CHANNEL_LEN}",
         f"CHANTYPES={CHANTYPES}",
         f"CHATHISTORY={CHATHISTORY_MAX}",

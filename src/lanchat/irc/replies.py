@@ -47,11 +47,11 @@ class ReplyBuffer:
 
     def numeric(self, code: str, *params: str) -> None:
         """Add a numeric reply addressed to the client."""
-        self.lines.append(Message(code, [self.client.nick, *params], self.server_name).to_bytes())
+        self.lines.append(Message(code, _safe([self.client.nick, *params]), self.server_name).to_bytes())
 
     def server_msg(self, command: str, *params: str, tags: dict[str, str] | None = None) -> None:
         """Add a non-numeric message from the server (FAIL, CAP, PONG …)."""
-        self.add(Message(command, list(params), self.server_name, tags or {}))
+        self.add(Message(command, _safe(list(params)), self.server_name, tags or {}))
 
     def fail(self, command: str, code: str, *context: str) -> None:
         """Add a standard-replies FAIL; the last item of ``context`` is the description."""
@@ -69,6 +69,17 @@ class ReplyBuffer:
         """Close a batch opened by :meth:`start_batch`."""
         if ref is not None:
             self.lines.append(Message("BATCH", ["-" + ref], source or self.server_name).to_bytes())
+
+    def send_pending(self) -> None:
+        """Send what is collected so far, unless a label needs the whole reply at once.
+
+        Handlers call this before waiting on I/O after a change others can see (a JOIN), so
+        that the client gets its own lines before the traffic that follows them.
+        """
+        if self.label is None and self.lines:
+            lines, self.lines = self.lines, []
+            for line in lines:
+                self.client.queue(line)
 
     def flush(self) -> None:
         """Send everything collected, labeled when the command was."""
@@ -95,6 +106,16 @@ class ReplyBuffer:
         out.extend(line if has_batch_tag(line) else add_tags(line, inner) for line in lines)
         out.append(Message("BATCH", ["-" + ref], self.server_name).to_bytes())
         return out
+
+
+def _safe(params: list[str]) -> list[str]:
+    """Replies echo what clients sent; a value that cannot be a middle parameter (empty, with
+    a space, or starting with ``:``) is shown as ``*``."""
+    for i in range(len(params) - 1):
+        p = params[i]
+        if not p or " " in p or p[0] == ":":
+            params[i] = "*"
+    return params
 
 
 def _one_batch(lines: list[bytes]) -> bool:

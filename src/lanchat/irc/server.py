@@ -152,12 +152,13 @@ class IrcServer:
             try:
                 result = entry.handler(self, client, msg, rb)
             except ChatError as exc:
+                result = None
                 reply_error(rb, verb, exc)
-                result = None
             except Exception:
-                log.exception("[%s] %s failed", client.conn_id, verb)
-                rb.numeric(N.ERR_UNKNOWNERROR, verb, "Internal error; the server logged it")
                 result = None
+                log.exception("[%s] %s failed", client.conn_id, verb)
+                rb.lines.clear()
+                rb.numeric(N.ERR_UNKNOWNERROR, verb, "Internal error; the server logged it")
             if result is None:
                 self._finish(client, rb)
                 return None

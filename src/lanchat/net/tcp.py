@@ -109,7 +109,12 @@ class IrcProtocol(asyncio.Protocol):
             if isinstance(item, OverlongLine):
                 self.server.overlong_line(client)
                 continue
-            pending = self.server.handle_line(client, item)
+            try:
+                pending = self.server.handle_line(client, item)
+            except Exception:
+                # The IRC layer answers its own errors; this is the last line of defence.
+                log.exception("[%s] unexpected error handling a line", client.conn_id)
+                continue
             if pending is not None:
                 self._blocked = True
                 pending.add_done_callback(self._resume)

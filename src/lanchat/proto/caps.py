@@ -23,6 +23,7 @@ READ_MARKER = "draft/read-marker"
 MULTILINE = "draft/multiline"
 MESSAGE_REDACTION = "draft/message-redaction"
 CHGHOST = "chghost"
+EXTENDED_MONITOR = "extended-monitor"
 
 #: Bit flags for the caps that decide which tags a relayed message carries. A client's
 #: ``tagmask`` is the OR of these; fan-out renders one line per distinct mask.
@@ -57,6 +58,7 @@ def offered_caps(*, multiline_max_bytes: int, multiline_max_lines: int) -> dict[
         SETNAME: "",
         INVITE_NOTIFY: "",
         CHGHOST: "",
+        EXTENDED_MONITOR: "",
         SASL: "PLAIN",
         CHATHISTORY: "",
         EVENT_PLAYBACK: "",

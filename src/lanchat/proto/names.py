@@ -13,6 +13,7 @@ CHANNEL_LEN = 64
 _NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
 _USER_RE = re.compile(r"[^\s@!:,*?\x00-\x1f\x7f]+\Z")
 _BAD_CHANNEL_CHARS = re.compile(r"[\s,\x00-\x1f\x7f]")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\Z")
 
 
 def casefold(name: str, mapping: str = "rfc1459") -> str:
@@ -35,6 +36,12 @@ def valid_username(user: str) -> bool:
     return _USER_RE.match(user) is not None
 
 
+def valid_hostname(name: str) -> bool:
+    """True for a dotted host name usable as a server name (at least two labels)."""
+    labels = name.split(".")
+    return len(name) <= 253 and len(labels) >= 2 and all(_HOST_LABEL.match(label) for label in labels)
+
+
 def is_channel(name: str) -> bool:
     """True when the name has a channel prefix (not a full validity check)."""
     return bool(name) and name[0] in CHANTYPES
@@ -51,9 +58,9 @@ def valid_channel(name: str) -> bool:
 
 
 def split_mask(mask: str) -> tuple[str, str, str]:
-    """Split ``nick!user@host`` into its parts; missing parts are empty."""
-    nick, _, rest = mask.partition("!")
-    user, _, host = rest.partition("@")
+    """Split ``nick!user@host`` (or ``nick@host``, ``nick``) into its parts; missing parts are empty."""
+    rest, _, host = mask.partition("@")
+    nick, _, user = rest.partition("!")
     return nick, user, host
 
 

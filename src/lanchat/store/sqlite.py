@@ -410,14 +410,14 @@ class SqliteStore:
         before: MessageRef | None,
         limit: int,
         newest_first: bool,
-        include_tagmsg: bool = True,
+        with_events: bool = True,
     ) -> list[StoredMessage]:
         """See :meth:`lanchat.core.ports.HistoryStore.query`. Redacted messages are left out."""
 
         def run(conn: sqlite3.Connection) -> list[StoredMessage]:
             where = ["conv = ?", "redacted_by IS NULL"]
-            if not include_tagmsg:
-                where.append("kind != 'TAGMSG'")
+            if not with_events:
+                where.append("kind IN ('PRIVMSG', 'NOTICE')")
             params: list[Any] = [conversation]
             for ref, op in ((after, ">"), (before, "<")):
                 if ref is None:
@@ -460,29 +460,26 @@ class SqliteStore:
         )
 
     async def dm_peers(self, owner: str, since_ms: int, until_ms: int, limit: int) -> list[tuple[str, str, int]]:
-        """The owner's DM conversations with activity in the window, latest first."""
+        """The owner's DM conversations whose latest message is in the window, oldest first."""
         return await self._read(
             lambda conn: [
                 (r[0], r[1], r[2])
                 for r in conn.execute(
                     "SELECT peer, peer_name, last_ms FROM dm_peers WHERE owner = ? AND last_ms > ?"
-                    " AND last_ms < ? ORDER BY last_ms DESC LIMIT ?",
+                    " AND last_ms < ? ORDER BY last_ms LIMIT ?",
                     (owner, since_ms, until_ms, limit),
                 )
             ]
         )
 
     async def latest_times(self, conversations: Sequence[str], since_ms: int, until_ms: int) -> dict[str, int]:
-        """Latest message time per conversation within the window (absent when none)."""
+        """Time of each conversation's latest message, for those where it is in the window."""
 
         def run(conn: sqlite3.Connection) -> dict[str, int]:
             out: dict[str, int] = {}
             for conv in conversations:
-                row = conn.execute(
-                    "SELECT MAX(time_ms) FROM messages WHERE conv = ? AND time_ms > ? AND time_ms < ?",
-                    (conv, since_ms, until_ms),
-                ).fetchone()
-                if row and row[0] is not None:
+                row = conn.execute("SELECT MAX(time_ms) FROM messages WHERE conv = ?", (conv,)).fetchone()
+                if row and row[0] is not None and since_ms < row[0] < until_ms:
                     out[conv] = row[0]
             return out
 

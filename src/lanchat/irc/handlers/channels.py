@@ -10,17 +10,19 @@ from lanchat.core.errors import ChatError, NoSuchChannel
 from lanchat.core.events import StoredMessage
 from lanchat.core.model import STATUS_MODES, STATUS_PREFIXES, Channel, Session
 from lanchat.irc.client import (
-    R_BATCH,
     R_CHATHISTORY,
+    R_EXTENDED_JOIN,
     R_MULTI_PREFIX,
     R_READ_MARKER,
     R_USERHOST_IN_NAMES,
     Client,
+    User,
 )
 from lanchat.irc.commands import Reply, command
 from lanchat.irc.errors import reply_error
-from lanchat.irc.render import history_line, iso_time
-from lanchat.irc.replies import ReplyBuffer, new_batch_ref
+from lanchat.irc.handlers.history import send_history_batch
+from lanchat.irc.render import event_line, iso_time
+from lanchat.irc.replies import ReplyBuffer
 from lanchat.proto import numerics as N
 from lanchat.proto.message import Message
 from lanchat.proto.names import is_channel, mask_matches
@@ -33,50 +35,57 @@ NAMES_LINE_BYTES = 400
 
 @dataclass(slots=True)
 class JoinExtras:
-    """What a join shows besides NAMES, fetched before joining so nothing overtakes it."""
+    """What a join shows besides NAMES, fetched before joining so that nothing overtakes the
+    JOIN: the account's read marker and the recent history to replay."""
 
     marker: int | None = None
-    has_marker: bool = False
+    marker_known: bool = False
     history: list[StoredMessage] = field(default_factory=list)
 
 
-async def prepare_join(server: IrcServer, client: Client, name: str) -> JoinExtras:
-    """Fetch the read marker and the history replay for a channel about to be joined."""
+async def prepare_join(server: IrcServer, user: User, name: str, conns: list[Client] | None = None) -> JoinExtras:
+    """Fetch what the user's connections (or ``conns``) will be shown when joining ``name``."""
     extras = JoinExtras()
-    user = client.me
-    if client.render_mask & R_READ_MARKER:
+    conns = user.conns if conns is None else conns
+    if any(c.render_mask & R_READ_MARKER for c in conns):
         extras.marker = await server.messages.get_marker(user, name)
-        extras.has_marker = True
+        extras.marker_known = True
     replay = server.config.history_replay
-    if replay and not client.render_mask & R_CHATHISTORY:
+    if replay and any(not c.render_mask & R_CHATHISTORY for c in conns):
         extras.history = await server.state.store.query(
-            server.state.fold(name), after=None, before=None, limit=replay, newest_first=True
+            server.state.fold(name), after=None, before=None, limit=replay, newest_first=True, with_events=False
         )
     return extras
 
 
+def needs_prefetch(server: IrcServer, user: User) -> bool:
+    """Whether joining needs :func:`prepare_join` (a read marker or a replay to show)."""
+    replay = server.config.history_replay
+    return any(c.render_mask & R_READ_MARKER or (replay and not c.render_mask & R_CHATHISTORY) for c in user.conns)
+
+
 def send_join_info(server: IrcServer, client: Client, channel: Channel, rb: ReplyBuffer, extras: JoinExtras) -> None:
-    """What follows a JOIN for the joiner: topic, read marker, names, recent history."""
+    """What follows a JOIN for one connection: topic, read marker, names, recent history."""
     if channel.topic:
         rb.numeric(N.RPL_TOPIC, channel.name, channel.topic)
         rb.numeric(N.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_at))
-    if extras.has_marker:
+    if extras.marker_known and client.render_mask & R_READ_MARKER:
         marker = "*" if extras.marker is None else "timestamp=" + iso_time(extras.marker)
         rb.server_msg("MARKREAD", channel.name, marker)
     send_names(server, client, channel, rb)
     rb.numeric(N.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
-    if extras.history:
-        ref = new_batch_ref() if client.render_mask & R_BATCH else None
-        if ref is not None:
-            rb.server_msg("BATCH", "+" + ref, "chathistory", channel.name)
-        mask = client.render_mask
-        for record in extras.history:
-            line = history_line(record, mask, ref)
-            if line:
-                for part in line.split(b"\r\n")[:-1]:
-                    rb.add_line(part + b"\r\n")
-        if ref is not None:
-            rb.server_msg("BATCH", "-" + ref)
+    if extras.history and not client.render_mask & R_CHATHISTORY:
+        send_history_batch(client, rb, channel.name, extras.history)
+
+
+def show_joined(server: IrcServer, client: Client, channel: Channel, rb: ReplyBuffer, extras: JoinExtras) -> None:
+    """A JOIN line of the user itself (as this connection's caps want it), then the join info;
+    for a connection that did not see the join happen (another device of the user)."""
+    user = client.me
+    mask = client.render_mask
+    params = [channel.name, user.account or "*", user.realname] if mask & R_EXTENDED_JOIN else [channel.name]
+    rb.add_line(event_line(mask, user.actor, "JOIN", params))
+    send_join_info(server, client, channel, rb, extras)
 
 
 def join_channel(
@@ -91,7 +100,7 @@ def join_channel(
     for other in user.conns:
         if other is not client:
             info = ReplyBuffer(other, server.name, None)
-            send_join_info(server, other, channel, info, JoinExtras())
+            send_join_info(server, other, channel, info, extras)
             info.flush()
 
 
@@ -146,11 +155,11 @@ def join(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Re
         server.channels.part_all(user)
         return None
     names = [n for n in msg.params[0].split(",") if n]
+    if not names:
+        rb.numeric(N.ERR_NEEDMOREPARAMS, "JOIN", "Not enough parameters")
+        return None
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
-    needs_prefetch = bool(client.render_mask & R_READ_MARKER) or (
-        server.config.history_replay and not client.render_mask & R_CHATHISTORY
-    )
-    if not needs_prefetch:
+    if not needs_prefetch(server, user):
         for i, name in enumerate(names):
             try:
                 join_channel(server, client, name, keys[i] if i < len(keys) else None, JoinExtras(), rb)
@@ -168,8 +177,9 @@ async def _join_with_extras(
             existing = server.state.channel(name)
             if existing is not None and client.me in existing.members:
                 continue
-            extras = await prepare_join(server, client, name) if is_channel(name) else JoinExtras()
+            extras = await prepare_join(server, client.me, name) if is_channel(name) else JoinExtras()
             join_channel(server, client, name, keys[i] if i < len(keys) else None, extras, rb)
+            rb.send_pending()
         except ChatError as exc:
             reply_error(rb, "JOIN", exc)
 
@@ -177,12 +187,14 @@ async def _join_with_extras(
 @command("PART", min_params=1, help="PART #channel[,#other] [:reason]")
 def part(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
     reason = msg.params[1] if len(msg.params) > 1 else ""
-    for name in msg.params[0].split(","):
-        if name:
-            try:
-                server.channels.part(client.me, name, reason)
-            except ChatError as exc:
-                reply_error(rb, "PART", exc)
+    names = [n for n in msg.params[0].split(",") if n]
+    if not names:
+        rb.numeric(N.ERR_NEEDMOREPARAMS, "PART", "Not enough parameters")
+    for name in names:
+        try:
+            server.channels.part(client.me, name, reason)
+        except ChatError as exc:
+            reply_error(rb, "PART", exc)
     return None
 
 
@@ -190,8 +202,7 @@ def part(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Re
 def topic(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
     name = msg.params[0]
     if len(msg.params) > 1:
-        server.channels.set_topic(client.me, name, msg.params[1])
-        return None
+        return server.channels.set_topic(client.me, name, msg.params[1])
     channel = server.channels.get(name)
     if "s" in channel.modes and client.me not in channel.members:
         raise NoSuchChannel(name)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from lanchat.core.errors import NoSuchChannel, NotOnChannel
 from lanchat.core.events import StoredMessage
 from lanchat.core.ports import MessageRef
-from lanchat.irc.client import R_BATCH, R_EVENT_PLAYBACK, R_READ_MARKER, R_SERVER_TIME, Client
+from lanchat.irc.client import R_EVENT_PLAYBACK, R_READ_MARKER, R_SERVER_TIME, Client
 from lanchat.irc.commands import Reply, command
 from lanchat.irc.isupport import CHATHISTORY_MAX
 from lanchat.irc.render import history_line, iso_time
@@ -97,7 +97,7 @@ async def _query(server: IrcServer, client: Client, sub: str, args: list[str]) -
         forward = await _time_of(server, first) <= await _time_of(server, second)
         low, high = (first, second) if forward else (second, first)
         return await messages.history(
-            user, target, after=low, before=high, limit=limit, newest_first=not forward, include_tagmsg=tagmsg
+            user, target, after=low, before=high, limit=limit, newest_first=not forward, with_events=tagmsg
         )
     ref = _parse_ref(args[1], star=sub == "LATEST")
     limit = _parse_limit(args[2])
@@ -105,10 +105,10 @@ async def _query(server: IrcServer, client: Client, sub: str, args: list[str]) -
         assert ref is not None
         return await messages.around(user, target, ref, limit, tagmsg)
     if sub == "AFTER":
-        return await messages.history(user, target, after=ref, limit=limit, newest_first=False, include_tagmsg=tagmsg)
+        return await messages.history(user, target, after=ref, limit=limit, newest_first=False, with_events=tagmsg)
     if sub == "BEFORE":
-        return await messages.history(user, target, before=ref, limit=limit, newest_first=True, include_tagmsg=tagmsg)
-    return await messages.history(user, target, after=ref, limit=limit, newest_first=True, include_tagmsg=tagmsg)
+        return await messages.history(user, target, before=ref, limit=limit, newest_first=True, with_events=tagmsg)
+    return await messages.history(user, target, after=ref, limit=limit, newest_first=True, with_events=tagmsg)
 
 
 async def _time_of(server: IrcServer, ref: MessageRef) -> int:
@@ -161,7 +161,7 @@ async def replay_missed_direct(server: IrcServer, client: Client, rb: ReplyBuffe
     for record in missed:
         by_peer.setdefault(record.sender.nick, []).append(record)
     for peer, records in by_peer.items():
-        if client.render_mask & (R_BATCH | R_SERVER_TIME) == R_BATCH | R_SERVER_TIME:
+        if client.render_mask & R_SERVER_TIME:
             send_history_batch(client, rb, peer, records)
             continue
         for record in records:

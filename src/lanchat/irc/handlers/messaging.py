@@ -112,6 +112,7 @@ def batch(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> R
             return None
         label = msg.tags.get("label")
         client.batch = MultilineBatch(ref[1:], msg.params[2], client_tags(msg), label)
+        rb.label = None  # the label answers the whole batch, with its echo
         return None
     if not ref.startswith("-") or client.batch is None or client.batch.ref != ref[1:]:
         rb.fail("BATCH", "INVALID_REFTAG", ref.lstrip("+-"), "No such open batch")

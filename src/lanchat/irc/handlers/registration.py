@@ -13,7 +13,7 @@ from lanchat.core.ports import AccountRecord
 from lanchat.irc.client import Client, User
 from lanchat.irc.commands import Reply, command
 from lanchat.irc.errors import reply_error
-from lanchat.irc.handlers.channels import JoinExtras, prepare_join, send_join_info
+from lanchat.irc.handlers.channels import prepare_join, send_join_info, show_joined
 from lanchat.irc.handlers.history import replay_missed_direct
 from lanchat.irc.handlers.info import send_lusers, send_motd
 from lanchat.irc.replies import ReplyBuffer
@@ -238,9 +238,9 @@ def log_in(server: IrcServer, client: Client, record: AccountRecord, rb: ReplyBu
     """Attach an account to the connection (and its user, once registered); say so (900)."""
     client.account = record.name
     client.account_key = record.key
+    rb.numeric(N.RPL_LOGGEDIN, client.mask, record.name, f"You are now logged in as {record.name}")
     if client.session is not None:
         server.presence.set_account(client.session, record.name, record.key)
-    rb.numeric(N.RPL_LOGGEDIN, client.mask, record.name, f"You are now logged in as {record.name}")
 
 
 # -- completing registration -----------------------------------------------------------------
@@ -262,7 +262,7 @@ async def _complete(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
     state = server.state
     holder = state.sessions.get(client.reg_key)
     if isinstance(holder, User) and client.account_key and holder.account_key == client.account_key:
-        _attach(server, client, holder, rb)
+        await _attach(server, client, holder, rb)
         return
     try:
         await server.presence.check_nick(client.reg_nick, None, client.account_key)
@@ -275,12 +275,14 @@ async def _complete(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
         return
     client.session = user
     send_welcome(server, client, rb)
+    rb.send_pending()
     server.log_connected(user)
     for name, status in await server.channels.saved_channels(user):
-        extras = await prepare_join(server, client, name)
+        extras = await prepare_join(server, user, name)
         channel = server.channels.rejoin(user, name, status)
         if channel is not None:
             send_join_info(server, client, channel, rb, extras)
+            rb.send_pending()
     await replay_missed_direct(server, client, rb)
 
 
@@ -316,13 +318,19 @@ async def _check_credentials(server: IrcServer, client: Client, rb: ReplyBuffer)
     return True
 
 
-def _attach(server: IrcServer, client: Client, user: User, rb: ReplyBuffer) -> None:
-    """Another connection of an online account with the same nick: share the user."""
+async def _attach(server: IrcServer, client: Client, user: User, rb: ReplyBuffer) -> None:
+    """Another connection of an online account with the same nick: share the user, and show
+    this connection the channels the user is in."""
+    plan = [
+        (channel, await prepare_join(server, user, channel.name, [client])) for channel in list(user.channels.values())
+    ]
+    if client.closing:
+        return
     user.attach(client)
     send_welcome(server, client, rb)
-    for channel in user.channels.values():
-        rb.add(Message("JOIN", [channel.name], user.mask))
-        send_join_info(server, client, channel, rb, JoinExtras())
+    for channel, extras in plan:
+        if user in channel.members:
+            show_joined(server, client, channel, rb, extras)
 
 
 def send_welcome(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
@@ -332,7 +340,7 @@ def send_welcome(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
     rb.numeric(N.RPL_WELCOME, f"Welcome to the {cfg.network} Network, {client.mask}")
     rb.numeric(N.RPL_YOURHOST, f"Your host is {server.name}, running version {server.version}")
     rb.numeric(N.RPL_CREATED, f"This server was created {created}")
-    rb.numeric(N.RPL_MYINFO, server.name, server.version, "Biow", "beIiklmnostv", "beIklov")
+    rb.numeric(N.RPL_MYINFO, server.name, server.version, "Biow", "CbeIiklmnostv", "beIklov")
     send_isupport(server, rb)
     send_lusers(server, rb)
     send_motd(server, rb)

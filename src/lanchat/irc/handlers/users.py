@@ -62,14 +62,14 @@ def monitor(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) ->
     targets = [t for t in (msg.params[1] if len(msg.params) > 1 else "").split(",") if t]
     if sub == "+":
         nicks = [t for t in targets if "!" not in t and "@" not in t and "*" not in t]
-        online, offline, full = presence.monitor_add(user, nicks)
+        online, offline, rejected = presence.monitor_add(user, nicks)
         for part in _chunks([s.mask for s in online]):
             rb.numeric(N.RPL_MONONLINE, part)
         for part in _chunks(offline + [t for t in targets if t not in nicks]):
             rb.numeric(N.RPL_MONOFFLINE, part)
-        if full:
+        if rejected:
             limit = str(server.state.settings.monitor_limit)
-            rb.numeric(N.ERR_MONLISTFULL, limit, ",".join(targets), "Monitor list is full.")
+            rb.numeric(N.ERR_MONLISTFULL, limit, ",".join(rejected), "Monitor list is full.")
     elif sub == "-":
         presence.monitor_remove(user, targets)
     elif sub.upper() == "C":

@@ -1,0 +1,84 @@
+"""Running ``lanchat`` as a real process for command-line tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FAST_CONFIG = """
+[server]
+allow_guests = true
+default_channel = "#general"
+history_replay = 0
+[accounts]
+argon2_time_cost = 1
+argon2_memory_kib = 8192
+argon2_parallelism = 1
+[limits]
+flood_rate = 0
+"""
+
+_LISTENING = re.compile(r"IRC listening on (\S+):(\d+)")
+
+
+def lanchat(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a lanchat command to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "lanchat", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+class ServerProcess:
+    """``lanchat serve`` in a child process on a free loopback port."""
+
+    def __init__(self, data: Path, config: Path | None = None, *extra: str) -> None:
+        args = [sys.executable, "-m", "lanchat", "serve", "--data", str(data), "--host", "127.0.0.1", "--irc-port", "0"]
+        if config is not None:
+            args += ["--config", str(config)]
+        self.proc = subprocess.Popen(
+            [*args, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+        )
+        self.output: list[str] = []
+        self.port = self._wait_for_port()
+
+    def _wait_for_port(self) -> int:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = _LISTENING.search(line)
+            if match:
+                return int(match.group(2))
+        self.proc.kill()
+        raise RuntimeError(f"server did not start: {self.output} {self.proc.stderr.read() if self.proc.stderr else ''}")
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send a signal to the server process."""
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 20) -> tuple[int, str, str]:
+        """Wait for exit; return (status, rest of stdout, stderr)."""
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, "".join(self.output) + out, err
+
+    def stop(self) -> None:
+        """Kill the process if it still runs."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate(timeout=10)
