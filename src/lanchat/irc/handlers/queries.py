@@ -41,8 +41,9 @@ def who(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Rep
     mask = msg.params[0] if msg.params else "*"
     fields = ""
     token = ""
-    if len(msg.params) > 1 and msg.params[1].startswith("%"):
-        fields, _, token = msg.params[1][1:].partition(",")
+    if len(msg.params) > 1 and "%" in msg.params[1]:
+        # WHOX: [flags]%fields[,token]; the flags before % are historical and ignored.
+        fields, _, token = msg.params[1].partition("%")[2].partition(",")
     mapping = server.state.settings.casemapping
     rows: list[tuple[Session, Channel | None]] = []
     if is_channel(mask):

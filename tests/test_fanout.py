@@ -1,0 +1,88 @@
+"""The fan-out mechanism itself: one rendering per capability set, the same bytes object queued
+to every recipient, and one write per connection per event-loop iteration.
+
+These tests look inside the delivery path, so they use recording links in place of sockets;
+everything else (clients, users, outbox, renderer) is the real code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from lanchat.core.events import MessageSent, StoredMessage
+from lanchat.core.model import Actor
+from lanchat.irc.client import Client, User
+from lanchat.irc.delivery import Delivery
+from lanchat.irc.outbox import Outbox
+
+
+class RecordingLink:
+    """Stands in for a socket: records each write."""
+
+    peer_ip = "127.0.0.1"
+    secure = False
+    transport_name = "test"
+
+    def __init__(self) -> None:
+        self.writes: list[list[bytes]] = []
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        self.writes.append(list(lines))
+
+    def close(self, reason: str) -> None:
+        raise AssertionError("not expected to close")
+
+
+def _user(outbox: Outbox, nick: str, caps: list[str]) -> tuple[User, RecordingLink]:
+    link = RecordingLink()
+    client = Client(link, outbox, nick, "127.0.0.1")
+    client.user = "~" + nick
+    client.set_caps(caps, [])
+    user = User(client, nick, nick)
+    client.session = user
+    return user, link
+
+
+def _message(n: int) -> MessageSent:
+    record = StoredMessage(
+        f"id{n}",
+        1_700_000_000_000 + n,
+        "PRIVMSG",
+        Actor("alice", "~a", "host", "alice"),
+        "#room",
+        "#room",
+        f"hello {n}",
+    )
+    return MessageSent(record)
+
+
+async def test_one_rendering_per_capability_set_shared_by_every_recipient() -> None:
+    outbox = Outbox()
+    delivery = Delivery(outbox)
+    plain = [_user(outbox, f"p{i}", []) for i in range(50)]
+    tagged = [_user(outbox, f"t{i}", ["message-tags", "server-time"]) for i in range(50)]
+    recipients = [u for u, _ in plain + tagged]
+    delivery(_message(1), recipients, None)
+    queued_plain = {id(u.conn.outq[0]) for u, _ in plain}
+    queued_tagged = {id(u.conn.outq[0]) for u, _ in tagged}
+    assert len(queued_plain) == 1  # the very same bytes object for all 50
+    assert len(queued_tagged) == 1
+    assert plain[0][0].conn.outq[0] == b":alice!~a@host PRIVMSG #room :hello 1\r\n"
+    assert tagged[0][0].conn.outq[0].startswith(b"@time=2023-11-14T22:13:20.001Z;msgid=id1 ")
+
+
+async def test_each_connection_is_written_once_per_loop_iteration() -> None:
+    outbox = Outbox()
+    delivery = Delivery(outbox)
+    users = [_user(outbox, f"u{i}", []) for i in range(20)]
+    for n in range(10):  # ten messages in the same iteration
+        delivery(_message(n), [u for u, _ in users], None)
+    assert all(link.writes == [] for _, link in users)  # nothing written yet
+    await asyncio.sleep(0)  # the scheduled flush runs
+    for _, link in users:
+        assert len(link.writes) == 1
+        assert [line.split(b" :")[-1] for line in link.writes[0]] == [f"hello {n}\r\n".encode() for n in range(10)]
+    delivery(_message(99), [users[0][0]], None)
+    await asyncio.sleep(0)
+    assert len(users[0][1].writes) == 2
+    assert len(users[1][1].writes) == 1
