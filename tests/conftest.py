@@ -20,7 +20,7 @@ def test_config(data_dir: Path, **overrides: Any) -> Config:
     """A config for tests: loopback, any free port, cheap hashing, no flood delay."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "irc_host": "127.0.0.1",
+        "irc_hosts": ("127.0.0.1",),
         "irc_port": 0,
         "allow_guests": True,
         "default_channel": "",

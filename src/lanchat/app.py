@@ -60,7 +60,7 @@ class App:
         await self.store.open()
         await self.irc.start()
         limits = ConnectionLimits(self.config.sendq_bytes, self.config.flood_burst, self.config.flood_rate)
-        listener = await start_irc_listener(self.irc, self.config.irc_host, self.config.irc_port, limits)
+        listener = await start_irc_listener(self.irc, self.config.irc_hosts, self.config.irc_port, limits)
         self._listeners.append(listener)
         self.addresses = listening_addresses(listener)
         self._sweeper = asyncio.create_task(self._sweep())

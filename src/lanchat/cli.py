@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the server", description="Run the chat server.")
     _common(serve)
-    serve.add_argument("--host", metavar="ADDR", help="address to listen on (default: every interface)")
+    serve.add_argument(
+        "--host", metavar="ADDR", action="append", help="address to listen on, repeatable (default: every interface)"
+    )
     serve.add_argument("--irc-port", type=int, metavar="N", help="IRC port (default 10000)")
     serve.add_argument("--allow-guests", action="store_true", default=None, help="let people chat without an account")
 
@@ -81,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> Config:
     overrides: dict[str, Any] = {"data_dir": getattr(args, "data", None)}
     if args.command == "serve":
-        overrides.update(irc_host=args.host, irc_port=args.irc_port, allow_guests=args.allow_guests)
+        hosts = tuple(args.host) if args.host else None
+        overrides.update(irc_hosts=hosts, irc_port=args.irc_port, allow_guests=args.allow_guests)
         if args.irc_port is not None and not 0 <= args.irc_port <= 65535:
             raise ConfigError(f"--irc-port: expected a number from 0 to 65535 (got {args.irc_port})")
     return load_config(getattr(args, "config", None), overrides=overrides)

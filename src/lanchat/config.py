@@ -47,7 +47,7 @@ class Config:
     server_password: str | None = None
     nick_length: int = 32
     history_replay: int = 20
-    irc_host: str | None = None
+    irc_hosts: tuple[str, ...] = ()
     irc_port: int = 10000
     sendq_bytes: int = 1 << 20
     ping_interval: float = 120.0
@@ -162,9 +162,15 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return parse
 
 
-def _host(value: Any) -> str | None:
-    text = _string(value).strip()
-    return None if text in {"", "*"} else text
+def _hosts(value: Any) -> tuple[str, ...]:
+    """One address, a list of them, or a comma-separated string; empty means every interface."""
+    items = value if isinstance(value, list) else _string(value).split(",")
+    hosts = []
+    for item in items:
+        text = _string(item).strip()
+        if text and text != "*":
+            hosts.append(text)
+    return tuple(hosts)
 
 
 #: (section, key) in the TOML file -> (Config field, parser). The environment variable of a
@@ -180,7 +186,7 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("server", "nick_length"): ("nick_length", _int_range(9, 64)),
     ("server", "history_replay"): ("history_replay", _int_range(0, 1000)),
     ("server", "log_level"): ("log_level", _choice("debug", "info", "warning", "error")),
-    ("irc", "host"): ("irc_host", _host),
+    ("irc", "host"): ("irc_hosts", _hosts),
     ("irc", "port"): ("irc_port", _int_range(0, 65535)),
     ("limits", "sendq_bytes"): ("sendq_bytes", _int_range(4096, 1 << 30)),
     ("limits", "ping_interval"): ("ping_interval", _seconds),

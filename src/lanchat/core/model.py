@@ -72,7 +72,8 @@ class Session:
         self.channels: dict[str, Channel] = {}
         self.signon = time.time()
         self.last_active = self.signon
-        self.monitoring: set[str] = set()
+        #: MONITOR list: casefolded nick -> the nick as the user wrote it.
+        self.monitoring: dict[str, str] = {}
         #: Unique for the life of the process; a guest's direct messages are filed under it.
         self.uid = next(_session_ids)
         self._actor: Actor | None = None

@@ -152,7 +152,7 @@ class PresenceService:
                 continue
             if len(session.monitoring) >= state.settings.monitor_limit:
                 return online, offline, nicks[i:]
-            session.monitoring.add(key)
+            session.monitoring[key] = nick
             state.watchers.setdefault(key, set()).add(session)
             target = state.sessions.get(key)
             if target is not None:
@@ -165,7 +165,7 @@ class PresenceService:
         """Stop watching nicks."""
         for nick in nicks:
             key = self.state.fold(nick)
-            session.monitoring.discard(key)
+            session.monitoring.pop(key, None)
             watchers = self.state.watchers.get(key)
             if watchers is not None:
                 watchers.discard(session)

@@ -1,14 +1,26 @@
-"""Per-connection output queues, flushed once per event-loop iteration.
+"""Per-connection output queues, flushed at most once per event-loop iteration.
 
 Fan-out appends the same bytes object to every recipient's queue and marks the connection
-dirty; one ``call_soon`` callback then writes each dirty connection's queue in one go. Under
-load each write carries many lines (../shared/DESIGN.md, "Performance principles").
+dirty; one scheduled callback then writes each dirty connection's queue in one go, so under
+load each write carries many lines (the project's design notes, "Performance principles").
+
+Deliveries here are released by history commits, each in its own short loop iteration, so
+"once per iteration" alone would still mean one system call per connection per commit. The
+outbox therefore also paces itself: after a flush that took D seconds, the next one waits at
+least FLUSH_PACING x D. At most a quarter of the time goes to writing; an idle server still
+flushes at once, and a busy one writes bigger chunks less often. Measured with ircload
+(fanout, 500 clients, 5 senders, p99 <= 100 ms): 2000 msg/s failed without pacing,
+5000 msg/s passed with a factor of 2, 7000 with 3 or 4.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
+
+#: The pause after a flush, as a multiple of the time the flush took.
+FLUSH_PACING = 3.0
 
 
 class Flushable(Protocol):
@@ -22,20 +34,25 @@ class Flushable(Protocol):
 class Outbox:
     """The dirty list and the one scheduled flush."""
 
-    __slots__ = ("_loop", "_scheduled", "dirty")
+    __slots__ = ("_loop", "_next_allowed", "_scheduled", "dirty")
 
     def __init__(self) -> None:
         self.dirty: list[Flushable] = []
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._next_allowed = 0.0
 
     def schedule(self) -> None:
-        """Make sure a flush runs at the end of this loop iteration."""
+        """Make sure a flush runs soon: after this iteration, or when pacing allows."""
         if not self._scheduled and self.dirty:
             self._scheduled = True
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self.flush_all)
+            wait = self._next_allowed - time.perf_counter()
+            if wait > 0:
+                self._loop.call_later(wait, self.flush_all)
+            else:
+                self._loop.call_soon(self.flush_all)
 
     def queue(self, conn: Flushable, data: bytes) -> None:
         """Queue one line for one connection (not for hot loops: they inline this)."""
@@ -48,8 +65,11 @@ class Outbox:
 
     def flush_all(self) -> None:
         """Write every dirty connection's queue."""
+        started = time.perf_counter()
         self._scheduled = False
         dirty, self.dirty = self.dirty, []
         for conn in dirty:
             if conn.outq:
                 conn.flush()
+        ended = time.perf_counter()
+        self._next_allowed = ended + (ended - started) * FLUSH_PACING

@@ -177,13 +177,13 @@ class IrcProtocol(asyncio.Protocol):
 
 
 async def start_irc_listener(
-    server: IrcServer, host: str | None, port: int, limits: ConnectionLimits
+    server: IrcServer, hosts: tuple[str, ...], port: int, limits: ConnectionLimits
 ) -> asyncio.Server:
-    """Listen for IRC on ``host`` (None: every interface) and ``port``."""
+    """Listen for IRC on each address in ``hosts`` (none: every interface) and ``port``."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: IrcProtocol(server, limits),
-        host=host,
+        host=list(hosts) or None,
         port=port,
         backlog=4096,
         reuse_address=True,

@@ -75,18 +75,18 @@ def monitor(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) ->
     elif sub.upper() == "C":
         presence.monitor_clear(user)
     elif sub.upper() == "L":
-        for part in _chunks(sorted(user.monitoring)):
+        for part in _chunks(sorted(user.monitoring.values())):
             rb.numeric(N.RPL_MONLIST, part)
         rb.numeric(N.RPL_ENDOFMONLIST, "End of MONITOR list")
     elif sub.upper() == "S":
         online_masks = []
         offline_nicks = []
-        for key in sorted(user.monitoring):
+        for key, nick in sorted(user.monitoring.items()):
             target = server.state.sessions.get(key)
             if target is not None:
                 online_masks.append(target.mask)
             else:
-                offline_nicks.append(key)
+                offline_nicks.append(nick)
         for part in _chunks(online_masks):
             rb.numeric(N.RPL_MONONLINE, part)
         for part in _chunks(offline_nicks):
