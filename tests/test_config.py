@@ -87,3 +87,9 @@ async def test_listens_on_every_configured_address(make_server: ServerFactory) -
         client = await IrcTestClient.connect(port, host)
         server.clients.append(client)
         await client.register(f"via{host[-1]}")
+
+
+async def test_the_data_folder_is_private(make_server: ServerFactory, tmp_path: Path) -> None:
+    server = await make_server(data_dir=tmp_path / "private")
+    assert (tmp_path / "private").stat().st_mode & 0o777 == 0o700
+    assert server.config.database_path.stat().st_mode & 0o777 == 0o600

@@ -56,7 +56,6 @@ class App:
 
     async def start(self) -> None:
         """Open the store, load state, start listening."""
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         await self.irc.start()
         limits = ConnectionLimits(self.config.sendq_bytes, self.config.flood_burst, self.config.flood_rate)

@@ -72,13 +72,15 @@ class SqliteStore:
 
     async def open(self) -> None:
         """Create or migrate the schema."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The folder holds password hashes and private messages: owner only.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
         self._idle = asyncio.Event()
         self._idle.set()
         await loop.run_in_executor(self._writer_pool, self._open_writer)
 
     def _open_writer(self) -> None:
+        self.path.touch(mode=0o600, exist_ok=True)
         conn = connect(self.path, synchronous=self._synchronous)
         migrate(conn)
         self._writer_conn = conn

@@ -16,6 +16,7 @@ from lanchat.irc.errors import reply_error
 from lanchat.irc.handlers.channels import prepare_join, send_join_info, show_joined
 from lanchat.irc.handlers.history import replay_missed_direct
 from lanchat.irc.handlers.info import send_lusers, send_motd
+from lanchat.irc.isupport import USER_LENGTH
 from lanchat.irc.replies import ReplyBuffer
 from lanchat.proto import numerics as N
 from lanchat.proto.message import Message
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 SASL_CHUNK = 400
 SASL_MAX_BYTES = 8192
-USER_LENGTH = 18
 MAX_SASL_FAILURES = 20
 
 
