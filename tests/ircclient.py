@@ -113,6 +113,7 @@ class IrcTestClient:
         use_pass: bool = False,
         user: str | None = None,
         realname: str = "Test User",
+        timeout: float = 10,
     ) -> list[Message]:
         """Register (with SASL PLAIN or PASS when credentials are given) and return the burst
         up to and including everything before a sync after 001 (auto-joins included)."""
@@ -139,7 +140,7 @@ class IrcTestClient:
         await self.send(f"USER {user or nick} 0 * :{realname}")
         if caps:
             await self.send("CAP END")
-        welcome = await self.expect("001", timeout=10)
+        welcome = await self.expect("001", timeout=timeout)
         self.nick = welcome.params[0]
         return [welcome, *await self.sync()]
 

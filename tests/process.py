@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -44,12 +45,22 @@ def lanchat(
 class ServerProcess:
     """``lanchat serve`` in a child process on a free loopback port."""
 
-    def __init__(self, data: Path, config: Path | None = None, *extra: str) -> None:
+    def __init__(self, data: Path, config: Path | None = None, *extra: str, file_limit: int = 0) -> None:
         args = [sys.executable, "-m", "lanchat", "serve", "--data", str(data), "--host", "127.0.0.1", "--irc-port", "0"]
         if config is not None:
             args += ["--config", str(config)]
+
+        def limit_files() -> None:
+            if file_limit:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (file_limit, file_limit))
+
         self.proc = subprocess.Popen(
-            [*args, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+            [*args, *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            preexec_fn=limit_files,
         )
         self.output: list[str] = []
         self.port = self._wait_for_port()

@@ -202,3 +202,24 @@ def test_user_add_prompts_twice_without_echo(tmp_path: Path) -> None:
     code, output = _talk(["user", "add", "quin", "--data", str(tmp_path / "d")], ["one", "two"])
     assert code == 2
     assert "do not match" in output
+
+
+async def test_running_out_of_file_descriptors_does_not_kill_the_server(tmp_path: Path, config_file: Path) -> None:
+    # The report's server died at the descriptor limit; here extra connections wait.
+    server = ServerProcess(tmp_path / "data", config_file, file_limit=64)
+    try:
+        first = await IrcTestClient.connect(server.port)
+        await first.register("first")
+        crowd = [await IrcTestClient.connect(server.port) for _ in range(100)]
+        assert await first.request("PING :still serving")
+        for client in crowd:
+            await client.close()
+        late = await IrcTestClient.connect(server.port)
+        assert (await late.register("late", timeout=20))[0].command == "001"
+        await first.close()
+        await late.close()
+    finally:
+        server.signal(signal.SIGTERM)
+        status, _, err = server.wait()
+    assert status == 0
+    assert "Traceback" not in err

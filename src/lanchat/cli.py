@@ -144,6 +144,7 @@ def _serve(config: Config) -> int:
     from lanchat.logs import setup_logging
 
     setup_logging(config.log_level)
+    _raise_file_limit()
     app = App(config)
     try:
         import uvloop
@@ -155,6 +156,17 @@ def _serve(config: Config) -> int:
         print(f"lanchat: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
+
+
+def _raise_file_limit() -> None:
+    """Allow as many open connections as the system lets this process have."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def _user(config: Config, args: argparse.Namespace) -> int:
