@@ -30,8 +30,10 @@ async def robots() -> AsyncIterator[list[Robot]]:
 
 
 async def _login(server: RunningServer, robots: list[Robot], name: str) -> Robot:
+    """Log in and wait until the automatic join of the default channel is complete."""
     robot = await connect_robot(server.port, name, sasl=(name, f"{name}-pw"))
     robots.append(robot)
+    await robot.expect(lambda line: line.command == "366" and line.params[1] == "#general")
     return robot
 
 
@@ -131,6 +133,7 @@ async def test_a_minimal_and_a_rich_client_talk(
 ) -> None:
     alice = await connect_robot(office.port, "alice", sasl=("alice", "alice-pw"), caps=caps)
     robots.append(alice)
+    await alice.expect(lambda line: line.command == "366" and line.params[1] == "#general")
     bob = await _login(office, robots, "bob")
     await bob.send("PRIVMSG", "#general", "ping from bob")
     got = await alice.expect(lambda line: line.command == "PRIVMSG")
