@@ -175,9 +175,9 @@ def test_reader_reports_overlong_complete_line() -> None:
 # -- properties ------------------------------------------------------------------------------
 
 _tag_keys = st.from_regex(r"\+?[a-z][a-z0-9-]{0,10}(/[a-z]{1,5})?", fullmatch=True)
-_tag_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=20)
+_tag_values = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\0"), max_size=20)
 _words = st.from_regex(r"[^\s:\x00][^\s\x00]{0,15}", fullmatch=True)
-_trailing = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0\r\n"), max_size=40)
+_trailing = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\0\r\n"), max_size=40)
 
 
 @given(

@@ -4,10 +4,11 @@ its own tag parser, and ircstates' model of channels built from what lanchat sen
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
+from irctokens.line import Line
 
 from tests.conftest import RunningServer, ServerFactory
 from tests.robots import Robot, connect_robot
@@ -104,11 +105,15 @@ async def test_wrong_password_is_refused(make_server: ServerFactory, robots: lis
     assert end.command == "318"  # registered as a guest: no account line
 
 
+def _echo_of(text: str) -> Callable[[Line], bool]:
+    return lambda line: line.command == "PRIVMSG" and line.params[-1] == text
+
+
 async def test_chathistory_batch_parsed_by_irctokens(office: RunningServer, robots: list[Robot]) -> None:
     alice = await _login(office, robots, "alice")
     for i in range(5):
         await alice.send("PRIVMSG", "#general", f"note {i}")
-        await alice.expect(lambda line, i=i: line.command == "PRIVMSG" and line.params[-1] == f"note {i}")
+        await alice.expect(_echo_of(f"note {i}"))
     await alice.send("CAP", "REQ", "draft/chathistory batch")
     await alice.expect(lambda line: line.command == "CAP" and line.params[1] == "ACK")
     await alice.send("CHATHISTORY", "LATEST", "#general", "*", "3")
