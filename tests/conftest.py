@@ -26,6 +26,8 @@ def test_config(data_dir: Path, **overrides: Any) -> Config:
         "default_channel": "",
         "history_replay": 0,
         "flood_rate": 0.0,
+        "tls_enabled": False,
+        "discovery": False,
         "login_throttle_free": 1000,
         **FAST_ARGON2,
     }

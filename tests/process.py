@@ -22,6 +22,10 @@ argon2_memory_kib = 8192
 argon2_parallelism = 1
 [limits]
 flood_rate = 0
+[tls]
+enabled = false
+[discovery]
+enabled = false
 """
 
 _LISTENING = re.compile(r"IRC listening on (\S+):(\d+)")
@@ -78,6 +82,22 @@ class ServerProcess:
                 return int(match.group(2))
         self.proc.kill()
         raise RuntimeError(f"server did not start: {self.output} {self.proc.stderr.read() if self.proc.stderr else ''}")
+
+    def wait_for_output(self, needle: str, timeout: float = 30) -> str:
+        """Read standard output until a line containing ``needle``; return that line."""
+        for line in self.output:
+            if needle in line:
+                return line
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if needle in line:
+                return line
+        raise AssertionError(f"no {needle!r} in the output: {self.output}")
 
     def signal(self, sig: signal.Signals) -> None:
         """Send a signal to the server process."""

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from lanchat.bus.local import LocalBus
 from lanchat.config import Config
@@ -14,7 +16,10 @@ from lanchat.core.accounts import AccountService
 from lanchat.core.passwords import HashParams, PasswordHasher
 from lanchat.core.throttle import LoginThrottle
 from lanchat.irc.server import IrcServer
+from lanchat.net.discovery import Announcement, LanAnnouncer
+from lanchat.net.seedcompat import SniffingProtocol
 from lanchat.net.tcp import ConnectionLimits, listening_addresses, start_irc_listener
+from lanchat.net.tls import TlsError, ensure_self_signed, fingerprint, load_context
 from lanchat.store.sqlite import SqliteStore
 
 log = logging.getLogger("lanchat")
@@ -52,17 +57,70 @@ class App:
         self.irc = IrcServer(config, self.store, self.bus, self.accounts, self.accounts.hasher)
         self._listeners: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self.announcer: LanAnnouncer | None = None
+        #: (address, port) of the plaintext and the TLS listeners.
         self.addresses: list[tuple[str, int]] = []
+        self.tls_addresses: list[tuple[str, int]] = []
+        self.tls_context: ssl.SSLContext | None = None
+        self.tls_files: tuple[Path, Path] | None = None
+        self.fingerprint = ""
 
     async def start(self) -> None:
-        """Open the store, load state, start listening."""
+        """Open the store, load state, start listening and announcing."""
+        cfg = self.config
         await self.store.open()
         await self.irc.start()
-        limits = ConnectionLimits(self.config.sendq_bytes, self.config.flood_burst, self.config.flood_rate)
-        listener = await start_irc_listener(self.irc, self.config.irc_hosts, self.config.irc_port, limits)
-        self._listeners.append(listener)
-        self.addresses = listening_addresses(listener)
+        limits = ConnectionLimits(cfg.sendq_bytes, cfg.flood_burst, cfg.flood_rate)
+        if cfg.tls_enabled:
+            self._load_tls()
+            assert self.tls_context is not None
+            listener = await start_irc_listener(self.irc, cfg.irc_hosts, cfg.tls_port, limits, self.tls_context)
+            self._listeners.append(listener)
+            self.tls_addresses = listening_addresses(listener)
+            if cfg.sts_duration:
+                self.irc.set_sts(self.tls_addresses[0][1], cfg.sts_duration)
+        if cfg.irc_plaintext:
+            sniff = (lambda: SniffingProtocol(self.irc, limits)) if cfg.seed_compat else None
+            listener = await start_irc_listener(self.irc, cfg.irc_hosts, cfg.irc_port, limits, protocol=sniff)
+            self._listeners.append(listener)
+            self.addresses = listening_addresses(listener)
         self._sweeper = asyncio.create_task(self._sweep())
+        if cfg.discovery:
+            self.announcer = LanAnnouncer(self._announcement())
+            await self.announcer.start()
+
+    def _load_tls(self) -> None:
+        cfg = self.config
+        if cfg.tls_cert is not None and cfg.tls_key is not None:
+            files = (cfg.tls_cert, cfg.tls_key)
+        else:
+            files = ensure_self_signed(cfg.data_dir, cfg.server_name)
+        self.tls_context = load_context(*files, context=self.tls_context)
+        self.tls_files = files
+        self.fingerprint = fingerprint(files[0])
+
+    def reload_tls(self) -> None:
+        """Load the certificate and key again (SIGHUP); new connections get the new pair."""
+        if self.tls_context is None:
+            return
+        try:
+            self._load_tls()
+        except TlsError as exc:
+            log.error("TLS reload failed, keeping the old certificate: %s", exc)
+            return
+        print(f"lanchat: TLS certificate reloaded, SHA-256 fingerprint {self.fingerprint}", flush=True)
+
+    def _announcement(self) -> Announcement:
+        plain = self.addresses[0][1] if self.addresses else None
+        tls = self.tls_addresses[0][1] if self.tls_addresses else None
+        return Announcement(
+            name=self.config.server_name,
+            network=self.config.network,
+            hosts=self.config.irc_hosts,
+            plaintext_port=plain,
+            tls_port=tls,
+            fingerprint=self.fingerprint.replace(":", "").lower(),
+        )
 
     async def _sweep(self) -> None:
         cfg = self.config
@@ -76,7 +134,9 @@ class App:
                 log.exception("connection sweep failed")
 
     async def stop(self, reason: str = "Server shutting down") -> None:
-        """Stop listening, tell every client, flush history, close the store."""
+        """Stop announcing and listening, tell every client, flush history, close the store."""
+        if self.announcer is not None:
+            await self.announcer.stop()
         for listener in self._listeners:
             listener.close()
         if self._sweeper is not None:
@@ -91,13 +151,17 @@ class App:
     async def run(self) -> None:
         """Start, print the addresses, serve until SIGINT or SIGTERM, stop cleanly."""
         await self.start()
-        for host, port in self.addresses:
-            shown = f"[{host}]" if ":" in host else host
-            print(f"lanchat: IRC listening on {shown}:{port}", flush=True)
+        for kind, addresses in (("IRC", self.addresses), ("IRC over TLS", self.tls_addresses)):
+            for host, port in addresses:
+                shown = f"[{host}]" if ":" in host else host
+                print(f"lanchat: {kind} listening on {shown}:{port}", flush=True)
+        if self.fingerprint:
+            print(f"lanchat: TLS certificate SHA-256 fingerprint {self.fingerprint}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
         await stop.wait()
         print("lanchat: shutting down", flush=True)
         await self.stop()

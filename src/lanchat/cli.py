@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", metavar="ADDR", action="append", help="address to listen on, repeatable (default: every interface)"
     )
     serve.add_argument("--irc-port", type=int, metavar="N", help="IRC port (default 10000)")
+    serve.add_argument("--tls-port", type=int, metavar="N", help="IRC over TLS port (default 10001)")
+    serve.add_argument(
+        "--seed-compat", action="store_true", default=None, help="also accept the report's own client on the IRC port"
+    )
     serve.add_argument("--allow-guests", action="store_true", default=None, help="let people chat without an account")
 
     user = commands.add_parser("user", help="manage accounts", description="Manage accounts.")
@@ -84,9 +88,16 @@ def _config(args: argparse.Namespace) -> Config:
     overrides: dict[str, Any] = {"data_dir": getattr(args, "data", None)}
     if args.command == "serve":
         hosts = tuple(args.host) if args.host else None
-        overrides.update(irc_hosts=hosts, irc_port=args.irc_port, allow_guests=args.allow_guests)
-        if args.irc_port is not None and not 0 <= args.irc_port <= 65535:
-            raise ConfigError(f"--irc-port: expected a number from 0 to 65535 (got {args.irc_port})")
+        overrides.update(
+            irc_hosts=hosts,
+            irc_port=args.irc_port,
+            tls_port=args.tls_port,
+            allow_guests=args.allow_guests,
+            seed_compat=args.seed_compat,
+        )
+        for flag, port in (("--irc-port", args.irc_port), ("--tls-port", args.tls_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigError(f"{flag}: expected a number from 0 to 65535 (got {port})")
     return load_config(getattr(args, "config", None), overrides=overrides)
 
 
@@ -142,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(config: Config) -> int:
     from lanchat.app import App
     from lanchat.logs import setup_logging
+    from lanchat.net.tls import TlsError
 
     setup_logging(config.log_level)
     _raise_file_limit()
@@ -154,6 +166,9 @@ def _serve(config: Config) -> int:
         asyncio.run(app.run())
     except OSError as exc:
         print(f"lanchat: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except TlsError as exc:
+        print(f"lanchat: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
 

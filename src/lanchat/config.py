@@ -49,6 +49,14 @@ class Config:
     history_replay: int = 20
     irc_hosts: tuple[str, ...] = ()
     irc_port: int = 10000
+    irc_plaintext: bool = True
+    seed_compat: bool = False
+    tls_enabled: bool = True
+    tls_port: int = 10001
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    sts_duration: int = 0
+    discovery: bool = True
     sendq_bytes: int = 1 << 20
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
@@ -89,6 +97,11 @@ def _hostname(value: Any) -> str:
     if not valid_hostname(text):
         raise ValueError("expected a dotted host name such as chat.office.lan")
     return text
+
+
+def _optional_path(value: Any) -> Path | None:
+    text = _string(value).strip()
+    return Path(text) if text else None
 
 
 def _optional_string(value: Any) -> str | None:
@@ -188,6 +201,14 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("server", "log_level"): ("log_level", _choice("debug", "info", "warning", "error")),
     ("irc", "host"): ("irc_hosts", _hosts),
     ("irc", "port"): ("irc_port", _int_range(0, 65535)),
+    ("irc", "plaintext"): ("irc_plaintext", _bool),
+    ("irc", "seed_compat"): ("seed_compat", _bool),
+    ("tls", "enabled"): ("tls_enabled", _bool),
+    ("tls", "port"): ("tls_port", _int_range(0, 65535)),
+    ("tls", "cert"): ("tls_cert", _optional_path),
+    ("tls", "key"): ("tls_key", _optional_path),
+    ("tls", "sts_duration"): ("sts_duration", _int_range(0, 10 * 365 * 86400)),
+    ("discovery", "enabled"): ("discovery", _bool),
     ("limits", "sendq_bytes"): ("sendq_bytes", _int_range(4096, 1 << 30)),
     ("limits", "ping_interval"): ("ping_interval", _seconds),
     ("limits", "ping_timeout"): ("ping_timeout", _seconds),
@@ -272,4 +293,11 @@ def load_config(
     for name, value in (overrides or {}).items():
         if value is not None:
             values[name] = value
-    return Config(**values)
+    config = Config(**values)
+    if not config.irc_plaintext and not config.tls_enabled:
+        raise ConfigError("irc.plaintext: plaintext and TLS are both off: nothing to listen on")
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise ConfigError("tls.cert: set both tls.cert and tls.key, or neither (a self-signed pair is made)")
+    if config.sts_duration and not config.tls_enabled:
+        raise ConfigError("tls.sts_duration: STS needs TLS (tls.enabled = true)")
+    return config

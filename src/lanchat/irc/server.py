@@ -69,6 +69,7 @@ class IrcServer:
         bus.subscribe(Delivery(self.outbox))
         self.clients: dict[str, Client] = {}
         self.caps = offered_caps(multiline_max_bytes=MULTILINE_MAX_BYTES, multiline_max_lines=MULTILINE_MAX_LINES)
+        self._sts: tuple[int, int] | None = None
         self.isupport = isupport_tokens(config, settings)
         self.created = time.time()
         self._conn_ids = itertools.count(1)
@@ -78,6 +79,18 @@ class IrcServer:
     async def start(self) -> None:
         """Load persistent state (channels)."""
         await self.channels.load()
+
+    def set_sts(self, tls_port: int, duration: int) -> None:
+        """Advertise a Strict Transport Security policy (IRCv3 sts)."""
+        self._sts = (tls_port, duration)
+
+    def caps_for(self, client: Client) -> dict[str, str]:
+        """The capabilities offered to this connection (sts depends on its transport)."""
+        if self._sts is None:
+            return self.caps
+        port, duration = self._sts
+        policy = f"duration={duration}" if client.link.secure else f"port={port}"
+        return {**self.caps, "sts": policy}
 
     # -- connections -----------------------------------------------------------------------
 

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -30,6 +32,8 @@ INBOX_HIGH = 256
 INBOX_LOW = 64
 #: How long a closing connection may take to drain before it is cut.
 CLOSE_GRACE = 10.0
+#: How long a TLS client may take to finish its handshake.
+TLS_HANDSHAKE_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,12 @@ class IrcProtocol(asyncio.Protocol):
             self._reading_paused = False
             self.transport.resume_reading()
 
+    def feed_line(self, line: bytes) -> None:
+        """Process a line as if it had been received (used by protocol adapters)."""
+        if not self._closed:
+            self._inbox.append(line)
+            self._process()
+
     def _resume(self, _done: object) -> None:
         self._blocked = False
         self._process()
@@ -177,16 +187,24 @@ class IrcProtocol(asyncio.Protocol):
 
 
 async def start_irc_listener(
-    server: IrcServer, hosts: tuple[str, ...], port: int, limits: ConnectionLimits
+    server: IrcServer,
+    hosts: tuple[str, ...],
+    port: int,
+    limits: ConnectionLimits,
+    tls: ssl.SSLContext | None = None,
+    protocol: Callable[[], asyncio.Protocol] | None = None,
 ) -> asyncio.Server:
-    """Listen for IRC on each address in ``hosts`` (none: every interface) and ``port``."""
+    """Listen for IRC (over TLS with a context) on each address in ``hosts`` (none: every
+    interface) and ``port``; ``protocol`` makes each connection's protocol (default IRC)."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: IrcProtocol(server, limits),
+        protocol or (lambda: IrcProtocol(server, limits, secure=tls is not None)),
         host=list(hosts) or None,
         port=port,
         backlog=4096,
         reuse_address=True,
+        ssl=tls,
+        ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls is not None else None,
     )
 
 

@@ -130,6 +130,8 @@ def whois(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> R
             rb.numeric(N.RPL_WHOISACCOUNT, user.nick, user.account, "is logged in as")
         if "B" in user.modes:
             rb.numeric(N.RPL_WHOISBOT, user.nick, f"is a Bot on {server.config.network}")
+        if all(conn.link.secure for conn in server.conns_of(user)):
+            rb.numeric(N.RPL_WHOISSECURE, user.nick, "is using a secure connection")
         if viewer is user or viewer.is_oper:
             rb.numeric(N.RPL_WHOISACTUALLY, user.nick, user.ip, "Is actually using host")
         idle = int(time.time() - user.last_active)

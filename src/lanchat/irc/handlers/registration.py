@@ -45,7 +45,8 @@ def cap(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Rep
         if not client.registered:
             client.cap_negotiating = True
         modern = version.isdigit() and int(version) >= 302
-        items = [f"{k}={v}" if v else k for k, v in server.caps.items()] if modern else list(server.caps)
+        offered = server.caps_for(client)
+        items = [f"{k}={v}" if v else k for k, v in offered.items()] if modern else list(offered)
         _send_cap_list(server, rb, target, "LS", items, modern)
     elif sub == "LIST":
         _send_cap_list(server, rb, target, "LIST", sorted(client.caps), client.cap_version >= 302)
@@ -58,7 +59,7 @@ def cap(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Rep
         for name in requested.split():
             removing = name.startswith("-")
             bare = name[1:] if removing else name
-            if bare not in server.caps:
+            if bare not in server.caps:  # sts is advertised, never requested
                 rb.server_msg("CAP", target, "NAK", requested)
                 return None
             (disable if removing else enable).append(bare)
