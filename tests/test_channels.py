@@ -920,3 +920,13 @@ async def test_default_channel_is_joined_by_accounts_at_login(make_server: Serve
     burst = await alice.register("alice", account="alice", password="pw-alice")
     assert [m.params for m in find(burst, "JOIN")] == [["#general"]]
     assert [m.command for m in burst if m.command in ("JOIN", "353", "366")] == ["JOIN", "353", "366"]
+
+
+async def test_nobody_founds_the_default_channel_admins_run_it(make_server: ServerFactory) -> None:
+    server = await make_server(default_channel="#general", allow_guests=False)
+    await server.add_account("worker", "pw")
+    await server.add_account("boss", "pw", admin=True)
+    await server.user("worker", account="worker", password="pw")  # the first one in: no op
+    boss = await server.user("boss", account="boss", password="pw")
+    names = find(await boss.request("NAMES #general"), "353")
+    assert sorted(" ".join(m.params[-1] for m in names).split()) == ["@boss", "worker"]

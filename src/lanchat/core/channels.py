@@ -171,7 +171,9 @@ class ChannelService:
             status = restore_status
         else:
             self._check_access(channel, session, key)
-            if not channel.members and not channel.member_accounts:
+            if state.is_default(channel):
+                status = "o" if session.admin else ""  # nobody founded it: admins run it
+            elif not channel.members and not channel.member_accounts:
                 status = "o"
         channel.members[session] = status
         session.channels[channel.key] = channel

@@ -43,6 +43,7 @@ class Session:
         "_actor",
         "account",
         "account_key",
+        "admin",
         "away",
         "channels",
         "host",
@@ -67,6 +68,8 @@ class Session:
         self.realname = realname
         self.account: str | None = None
         self.account_key: str | None = None
+        #: The account is a lanchat admin (may OPER with its password, is op in the default channel).
+        self.admin = False
         self.away: str | None = None
         self.modes: set[str] = set()
         self.channels: dict[str, Channel] = {}

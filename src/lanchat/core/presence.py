@@ -115,13 +115,14 @@ class PresenceService:
         session.realname = realname
         self._publish_change(session, RealnameChanged(session.actor, realname))
 
-    def set_account(self, session: Session, name: str | None, key: str | None) -> None:
+    def set_account(self, session: Session, name: str | None, key: str | None, *, admin: bool = False) -> None:
         """Log a registered session in or out of an account."""
         state = self.state
         if session.account_key:
             state.by_account.get(session.account_key, set()).discard(session)
         session.account = name
         session.account_key = key
+        session.admin = admin
         session.identity_changed()
         if key:
             state.by_account.setdefault(key, set()).add(session)

@@ -80,12 +80,14 @@ class ChatState:
         """The channel called ``name``."""
         return self.channels.get(self.fold(name))
 
+    def is_default(self, channel: Channel) -> bool:
+        """True for the channel everyone is joined to at login."""
+        default = self.settings.default_channel
+        return bool(default) and channel.key == self.fold(default)
+
     def drop_if_empty(self, channel: Channel) -> None:
         """Forget a channel nobody is in and no account belongs to (the default one stays)."""
-        if channel.members or channel.member_accounts:
-            return
-        default = self.settings.default_channel
-        if default and channel.key == self.fold(default):
+        if channel.members or channel.member_accounts or self.is_default(channel):
             return
         if self.channels.get(channel.key) is channel:
             del self.channels[channel.key]

@@ -86,6 +86,7 @@ class Client:
 
     __slots__ = (
         "account",
+        "account_admin",
         "account_key",
         "batch",
         "cap_negotiating",
@@ -130,6 +131,7 @@ class Client:
         self.realname = ""
         self.account: str | None = None
         self.account_key: str | None = None
+        self.account_admin = False
         self.session: User | None = None
         self.caps: set[str] = set()
         self.cap_version = 0
@@ -244,6 +246,7 @@ class User(Session):
         super().__init__(nick, key, conn.user, conn.host, conn.ip, conn.realname)
         self.account = conn.account
         self.account_key = conn.account_key
+        self.admin = conn.account_admin
         self.conn = conn
         self.more: list[Client] = []
 

@@ -239,9 +239,10 @@ def log_in(server: IrcServer, client: Client, record: AccountRecord, rb: ReplyBu
     """Attach an account to the connection (and its user, once registered); say so (900)."""
     client.account = record.name
     client.account_key = record.key
+    client.account_admin = record.admin
     rb.numeric(N.RPL_LOGGEDIN, client.mask, record.name, f"You are now logged in as {record.name}")
     if client.session is not None:
-        server.presence.set_account(client.session, record.name, record.key)
+        server.presence.set_account(client.session, record.name, record.key, admin=record.admin)
 
 
 # -- completing registration -----------------------------------------------------------------
