@@ -17,8 +17,9 @@ from lanchat.core.passwords import HashParams, PasswordHasher
 from lanchat.core.throttle import LoginThrottle
 from lanchat.irc.server import IrcServer
 from lanchat.net.discovery import Announcement, LanAnnouncer
+from lanchat.net.pipeline import ConnectionLimits
 from lanchat.net.seedcompat import SniffingProtocol
-from lanchat.net.tcp import ConnectionLimits, listening_addresses, start_irc_listener
+from lanchat.net.tcp import listening_addresses, start_irc_listener
 from lanchat.net.tls import TlsError, ensure_self_signed, fingerprint, load_context
 from lanchat.store.sqlite import SqliteStore
 

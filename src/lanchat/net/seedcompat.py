@@ -16,7 +16,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from lanchat.net.tcp import ConnectionLimits, IrcProtocol
+from lanchat.net.pipeline import ConnectionLimits
+from lanchat.net.tcp import IrcProtocol
 from lanchat.proto.errors import ProtocolError
 from lanchat.proto.message import parse
 from lanchat.proto.names import casefold

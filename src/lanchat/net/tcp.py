@@ -1,9 +1,7 @@
 """IRC over TCP: an asyncio Protocol per connection, and the listeners.
 
-The protocol reads bytes into lines, hands them to the IRC layer one at a time (a command
-that finishes later holds back the next line, so each client's commands run in order),
-applies flood control by delaying lines (never dropping them), and writes each flush as one
-``transport.write`` bounded by the send queue limit.
+The protocol splits bytes into lines for its LinePipeline (ordering, flood control,
+backpressure) and writes each flush as one ``transport.write`` bounded by the send queue.
 """
 
 from __future__ import annotations
@@ -13,13 +11,11 @@ import contextlib
 import logging
 import socket
 import ssl
-import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from lanchat.proto.framing import LineReader, OverlongLine
+from lanchat.net.pipeline import ConnectionLimits, LinePipeline
+from lanchat.proto.framing import LineReader
 
 if TYPE_CHECKING:
     from lanchat.irc.client import Client
@@ -27,26 +23,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lanchat.net")
 
-#: Lines buffered from one client before reading from it pauses.
-INBOX_HIGH = 256
-INBOX_LOW = 64
 #: How long a closing connection may take to drain before it is cut.
 CLOSE_GRACE = 10.0
 #: How long a TLS client may take to finish its handshake.
 TLS_HANDSHAKE_TIMEOUT = 15.0
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionLimits:
-    """Per-connection limits from the config."""
-
-    sendq_bytes: int
-    flood_burst: int
-    flood_rate: float
-
-
 class IrcProtocol(asyncio.Protocol):
-    """One IRC connection; implements the IRC layer's Link."""
+    """One IRC connection over TCP (or TLS); implements the IRC layer's Link."""
 
     transport_name = "tcp"
 
@@ -55,16 +39,12 @@ class IrcProtocol(asyncio.Protocol):
         self.limits = limits
         self.secure = secure
         self.peer_ip = "0.0.0.0"
+        self.local_ip = "127.0.0.1"
         self.transport: asyncio.Transport | None = None
         self.client: Client | None = None
+        self.pipeline: LinePipeline | None = None
         self._reader = LineReader()
-        self._inbox: deque[bytes | OverlongLine] = deque()
-        self._blocked = False
-        self._reading_paused = False
         self._closed = False
-        self._tokens = float(limits.flood_burst)
-        self._refilled = time.monotonic()
-        self._flood_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio callbacks -----------------------------------------------------------------
 
@@ -74,85 +54,39 @@ class IrcProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self.peer_ip = str(peer[0])
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, tuple) and local:
+            self.local_ip = str(local[0])
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client = self.server.connect(self)
+        self.pipeline = LinePipeline(self.server, self.client, self.limits, self._pause_reading)
 
     def data_received(self, data: bytes) -> None:
-        if self._closed:
-            return
-        self._inbox.extend(self._reader.feed(data))
-        if len(self._inbox) > INBOX_HIGH and not self._reading_paused and self.transport is not None:
-            self._reading_paused = True
-            self.transport.pause_reading()
-        self._process()
+        if not self._closed and self.pipeline is not None:
+            self.pipeline.push(self._reader.feed(data))
 
     def eof_received(self) -> bool:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        if self._flood_timer is not None:
-            self._flood_timer.cancel()
+        if self.pipeline is not None:
+            self.pipeline.close()
         reason = "Remote host closed the connection" if exc is None else f"Connection error: {exc}"
         if self.client is not None:
             self.server.disconnected(self.client, reason)
 
-    # -- processing ------------------------------------------------------------------------
-
-    def _process(self) -> None:
-        client = self.client
-        assert client is not None
-        inbox = self._inbox
-        while inbox and not self._blocked and not self._closed and not client.closing:
-            if self.limits.flood_rate > 0 and not self._take_token():
-                return
-            item = inbox.popleft()
-            if isinstance(item, OverlongLine):
-                self.server.overlong_line(client)
-                continue
-            try:
-                pending = self.server.handle_line(client, item)
-            except Exception:
-                # The IRC layer answers its own errors; this is the last line of defence.
-                log.exception("[%s] unexpected error handling a line", client.conn_id)
-                continue
-            if pending is not None:
-                self._blocked = True
-                pending.add_done_callback(self._resume)
-                return
-        if self._reading_paused and len(inbox) < INBOX_LOW and self.transport is not None and not self._closed:
-            self._reading_paused = False
-            self.transport.resume_reading()
+    def _pause_reading(self, pause: bool) -> None:
+        if self.transport is not None and not self._closed:
+            (self.transport.pause_reading if pause else self.transport.resume_reading)()
 
     def feed_line(self, line: bytes) -> None:
         """Process a line as if it had been received (used by protocol adapters)."""
-        if not self._closed:
-            self._inbox.append(line)
-            self._process()
-
-    def _resume(self, _done: object) -> None:
-        self._blocked = False
-        self._process()
-
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        rate = self.limits.flood_rate
-        self._tokens = min(float(self.limits.flood_burst), self._tokens + (now - self._refilled) * rate)
-        self._refilled = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        if self._flood_timer is None:
-            delay = (1 - self._tokens) / rate
-            self._flood_timer = asyncio.get_running_loop().call_later(delay, self._flood_wake)
-        return False
-
-    def _flood_wake(self) -> None:
-        self._flood_timer = None
-        self._process()
+        if not self._closed and self.pipeline is not None:
+            self.pipeline.push([line])
 
     # -- Link ------------------------------------------------------------------------------
 
