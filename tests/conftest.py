@@ -28,6 +28,7 @@ def test_config(data_dir: Path, **overrides: Any) -> Config:
         "flood_rate": 0.0,
         "tls_enabled": False,
         "discovery": False,
+        "web_enabled": False,
         "login_throttle_free": 1000,
         **FAST_ARGON2,
     }

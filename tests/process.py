@@ -26,6 +26,8 @@ flood_rate = 0
 enabled = false
 [discovery]
 enabled = false
+[web]
+enabled = false
 """
 
 _LISTENING = re.compile(r"IRC listening on (\S+):(\d+)")

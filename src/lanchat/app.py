@@ -10,17 +10,22 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from aiohttp import web
+
 from lanchat.bus.local import LocalBus
 from lanchat.config import Config
 from lanchat.core.accounts import AccountService
 from lanchat.core.passwords import HashParams, PasswordHasher
 from lanchat.core.throttle import LoginThrottle
+from lanchat.core.websessions import WebSessionService
+from lanchat.irc.link import Link
 from lanchat.irc.server import IrcServer
 from lanchat.net.discovery import Announcement, LanAnnouncer
 from lanchat.net.pipeline import ConnectionLimits
 from lanchat.net.seedcompat import SniffingProtocol
 from lanchat.net.tcp import listening_addresses, start_irc_listener
 from lanchat.net.tls import TlsError, ensure_self_signed, fingerprint, load_context
+from lanchat.net.web import WebApp, start_web
 from lanchat.store.sqlite import SqliteStore
 
 log = logging.getLogger("lanchat")
@@ -56,6 +61,9 @@ class App:
         self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
         self.accounts = make_accounts(config, self.store, self._hash_pool)
         self.irc = IrcServer(config, self.store, self.bus, self.accounts, self.accounts.hasher)
+        self.sessions = WebSessionService(self.store, self.store, config.web_session_days)
+        self._web_runner: web.AppRunner | None = None
+        self.web_addresses: list[tuple[str, int]] = []
         self._listeners: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
         self.announcer: LanAnnouncer | None = None
@@ -85,6 +93,11 @@ class App:
             listener = await start_irc_listener(self.irc, cfg.irc_hosts, cfg.irc_port, limits, protocol=sniff)
             self._listeners.append(listener)
             self.addresses = listening_addresses(listener)
+        if cfg.web_enabled:
+            web_tls = self.tls_context if cfg.web_uses_https else None
+            web_app = WebApp(cfg, self.irc, self.store, self.accounts, self.sessions, limits)
+            self._web_runner, self.web_addresses = await start_web(web_app, cfg.irc_hosts, cfg.web_port, web_tls)
+            self.irc.filehost = self._filehost
         self._sweeper = asyncio.create_task(self._sweep())
         if cfg.discovery:
             self.announcer = LanAnnouncer(self._announcement())
@@ -111,6 +124,12 @@ class App:
             return
         print(f"lanchat: TLS certificate reloaded, SHA-256 fingerprint {self.fingerprint}", flush=True)
 
+    def _filehost(self, link: Link) -> str:
+        """The upload URL a connection can reach (draft/FILEHOST)."""
+        host = f"[{link.local_ip}]" if ":" in link.local_ip else link.local_ip
+        scheme = "https" if self.config.web_uses_https else "http"
+        return f"{scheme}://{host}:{self.web_addresses[0][1]}/api/upload"
+
     def _announcement(self) -> Announcement:
         plain = self.addresses[0][1] if self.addresses else None
         tls = self.tls_addresses[0][1] if self.tls_addresses else None
@@ -121,6 +140,7 @@ class App:
             plaintext_port=plain,
             tls_port=tls,
             fingerprint=self.fingerprint.replace(":", "").lower(),
+            web_port=self.web_addresses[0][1] if self.web_addresses else None,
         )
 
     async def _sweep(self) -> None:
@@ -140,11 +160,15 @@ class App:
             await self.announcer.stop()
         for listener in self._listeners:
             listener.close()
+        if self._web_runner is not None:
+            await self._web_runner.shutdown()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.irc.shutdown(reason, SHUTDOWN_GRACE)
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
         await self.store.close()
         await self.bus.close()
         self._hash_pool.shutdown(wait=False, cancel_futures=True)
@@ -156,6 +180,10 @@ class App:
             for host, port in addresses:
                 shown = f"[{host}]" if ":" in host else host
                 print(f"lanchat: {kind} listening on {shown}:{port}", flush=True)
+        scheme = "https" if self.config.web_uses_https else "http"
+        for host, port in self.web_addresses:
+            shown = f"[{host}]" if ":" in host else host
+            print(f"lanchat: web client on {scheme}://{shown}:{port}/", flush=True)
         if self.fingerprint:
             print(f"lanchat: TLS certificate SHA-256 fingerprint {self.fingerprint}", flush=True)
         stop = asyncio.Event()

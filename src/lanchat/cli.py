@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--irc-port", type=int, metavar="N", help="IRC port (default 10000)")
     serve.add_argument("--tls-port", type=int, metavar="N", help="IRC over TLS port (default 10001)")
+    serve.add_argument("--web-port", type=int, metavar="N", help="web client port (default 8080)")
     serve.add_argument(
         "--seed-compat", action="store_true", default=None, help="also accept the report's own client on the IRC port"
     )
@@ -92,10 +93,11 @@ def _config(args: argparse.Namespace) -> Config:
             irc_hosts=hosts,
             irc_port=args.irc_port,
             tls_port=args.tls_port,
+            web_port=args.web_port,
             allow_guests=args.allow_guests,
             seed_compat=args.seed_compat,
         )
-        for flag, port in (("--irc-port", args.irc_port), ("--tls-port", args.tls_port)):
+        for flag, port in (("--irc-port", args.irc_port), ("--tls-port", args.tls_port), ("--web-port", args.web_port)):
             if port is not None and not 0 <= port <= 65535:
                 raise ConfigError(f"{flag}: expected a number from 0 to 65535 (got {port})")
     return load_config(getattr(args, "config", None), overrides=overrides)

@@ -57,6 +57,12 @@ class Config:
     tls_key: Path | None = None
     sts_duration: int = 0
     discovery: bool = True
+    web_enabled: bool = True
+    web_port: int = 8080
+    web_https: bool | None = None
+    web_registration: str = "open"
+    web_session_days: int = 30
+    web_max_upload_mb: int = 25
     sendq_bytes: int = 1 << 20
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
@@ -77,6 +83,16 @@ class Config:
     def database_path(self) -> Path:
         """The SQLite file inside the data folder."""
         return self.data_dir / "lanchat.db"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where shared files are kept."""
+        return self.data_dir / "uploads"
+
+    @property
+    def web_uses_https(self) -> bool:
+        """HTTPS on the web port: as configured, else whenever TLS is on."""
+        return self.tls_enabled if self.web_https is None else self.web_https
 
 
 def _string(value: Any) -> str:
@@ -209,6 +225,12 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("tls", "key"): ("tls_key", _optional_path),
     ("tls", "sts_duration"): ("sts_duration", _int_range(0, 10 * 365 * 86400)),
     ("discovery", "enabled"): ("discovery", _bool),
+    ("web", "enabled"): ("web_enabled", _bool),
+    ("web", "port"): ("web_port", _int_range(0, 65535)),
+    ("web", "https"): ("web_https", _bool),
+    ("web", "registration"): ("web_registration", _choice("open", "closed")),
+    ("web", "session_days"): ("web_session_days", _int_range(1, 3650)),
+    ("web", "max_upload_mb"): ("web_max_upload_mb", _int_range(1, 10240)),
     ("limits", "sendq_bytes"): ("sendq_bytes", _int_range(4096, 1 << 30)),
     ("limits", "ping_interval"): ("ping_interval", _seconds),
     ("limits", "ping_timeout"): ("ping_timeout", _seconds),
@@ -300,4 +322,6 @@ def load_config(
         raise ConfigError("tls.cert: set both tls.cert and tls.key, or neither (a self-signed pair is made)")
     if config.sts_duration and not config.tls_enabled:
         raise ConfigError("tls.sts_duration: STS needs TLS (tls.enabled = true)")
+    if config.web_https and not config.tls_enabled:
+        raise ConfigError("web.https: HTTPS uses the TLS certificate: set tls.enabled = true")
     return config

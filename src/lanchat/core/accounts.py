@@ -10,7 +10,7 @@ from concurrent.futures import Executor
 
 from lanchat.core.errors import AccountExists, InvalidAccountName, LoginFailed
 from lanchat.core.passwords import PasswordHasher
-from lanchat.core.ports import AccountRecord, AccountStore
+from lanchat.core.ports import AccountData, AccountRecord
 from lanchat.core.throttle import LoginThrottle
 from lanchat.proto.names import casefold, valid_account_name
 
@@ -22,7 +22,7 @@ class AccountService:
 
     def __init__(
         self,
-        store: AccountStore,
+        store: AccountData,
         hasher: PasswordHasher,
         executor: Executor | None,
         *,
@@ -66,8 +66,13 @@ class AccountService:
         return record
 
     async def set_password(self, name: str, password: str) -> bool:
-        """Replace an account's password; False when there is no such account."""
-        return await self.store.set_password_hash(self.key(name), await self.hash_password(password))
+        """Replace an account's password and log out its browser sessions; False when there is
+        no such account."""
+        key = self.key(name)
+        changed = await self.store.set_password_hash(key, await self.hash_password(password))
+        if changed:
+            await self.store.delete_web_sessions_of(key)
+        return changed
 
     async def authenticate(self, name: str, password: str, address: str) -> AccountRecord:
         """Check a login. Raises :class:`LoginFailed`; upgrades old hashes on success.

@@ -268,6 +268,30 @@ class MessageService:
         out.sort(key=lambda item: item[1])
         return out[:limit]
 
+    async def search(
+        self,
+        session: Session,
+        target: str | None,
+        words: list[str],
+        *,
+        sender: str | None = None,
+        after_ms: int | None = None,
+        before_ms: int | None = None,
+        limit: int,
+    ) -> list[StoredMessage]:
+        """Full-text search in one conversation, or in every one the session can read."""
+        state = self.state
+        if target is not None:
+            conversations = [self.conversation(session, target)[0]]
+        else:
+            me = state.identity(session)
+            conversations = [channel.key for channel in session.channels.values()]
+            peers = await state.store.dm_peers(me, 0, 2**62, 1000)
+            conversations += [state.dm_conversation(me, peer) for peer, _name, _ms in peers]
+        return await state.store.search(
+            conversations, words, sender=sender, after_ms=after_ms, before_ms=before_ms, limit=limit
+        )
+
     async def missed_direct(self, session: Session, since_ms: int, limit: int) -> list[StoredMessage]:
         """Direct messages to the session's account that arrived after ``since_ms``."""
         state = self.state

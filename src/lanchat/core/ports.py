@@ -45,6 +45,28 @@ class ChannelRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSessionRecord:
+    """A browser login: the SHA-256 of its token (the token itself is never stored)."""
+
+    token_hash: str
+    account: str
+    created_ms: int
+    last_used_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """A shared file. ``id`` names it on disk; ``name`` is what the user called it."""
+
+    id: str
+    name: str
+    type: str
+    size: int
+    account: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRef:
     """A point in a conversation: a msgid, or a time in ms when ``msgid`` is None."""
 
@@ -61,6 +83,7 @@ class AccountStore(Protocol):
     async def set_admin(self, key: str, admin: bool) -> bool: ...
     async def delete_account(self, key: str) -> bool: ...
     async def list_accounts(self) -> list[AccountRecord]: ...
+    async def count_accounts(self) -> int: ...
     def set_last_seen(self, key: str, time_ms: int) -> Awaitable[None]: ...
 
 
@@ -101,6 +124,20 @@ class HistoryStore(Protocol):
 
     def redact(self, msgid: str, by: str, reason: str, time_ms: int) -> Awaitable[None]: ...
 
+    async def search(
+        self,
+        conversations: Sequence[str],
+        words: Sequence[str],
+        *,
+        sender: str | None,
+        after_ms: int | None,
+        before_ms: int | None,
+        limit: int,
+    ) -> list[StoredMessage]:
+        """PRIVMSG/NOTICE in those conversations containing every word (full-text), the
+        ``limit`` latest, returned oldest first."""
+        ...
+
     async def dm_peers(self, owner: str, since_ms: int, until_ms: int, limit: int) -> list[tuple[str, str, int]]:
         """(peer key, peer name, last message time) of the owner's DM conversations whose
         latest message is in the window, oldest first."""
@@ -111,6 +148,30 @@ class HistoryStore(Protocol):
         ...
 
 
+class WebSessionStore(Protocol):
+    """Browser sessions."""
+
+    def add_web_session(self, record: WebSessionRecord) -> Awaitable[None]: ...
+    async def get_web_session(self, token_hash: str) -> WebSessionRecord | None: ...
+    def touch_web_session(self, token_hash: str, time_ms: int) -> Awaitable[None]: ...
+    def delete_web_session(self, token_hash: str) -> Awaitable[None]: ...
+    def delete_web_sessions_of(self, account: str) -> Awaitable[None]: ...
+
+
+class FileStore(Protocol):
+    """Shared files' metadata (the bytes live in the data folder)."""
+
+    def add_upload(self, record: UploadRecord) -> Awaitable[None]: ...
+    async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+
+
+class SettingsStore(Protocol):
+    """Settings changed at run time (by admins in the browser)."""
+
+    async def get_setting(self, key: str) -> str | None: ...
+    def set_setting(self, key: str, value: str) -> Awaitable[None]: ...
+
+
 class MarkerStore(Protocol):
     """Read markers (draft/read-marker): per account and conversation, a time in ms."""
 
@@ -118,7 +179,11 @@ class MarkerStore(Protocol):
     def set_marker(self, account_key: str, target_key: str, time_ms: int) -> Awaitable[None]: ...
 
 
-class Store(AccountStore, ChannelStore, HistoryStore, MarkerStore, Protocol):
+class AccountData(AccountStore, WebSessionStore, Protocol):
+    """Accounts with their browser sessions (a password change logs those out)."""
+
+
+class Store(AccountStore, ChannelStore, HistoryStore, MarkerStore, WebSessionStore, FileStore, SettingsStore, Protocol):
     """Everything the server persists; one adapter implements all of it."""
 
     async def open(self) -> None: ...

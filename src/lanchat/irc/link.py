@@ -9,6 +9,8 @@ class Link(Protocol):
     """One connection as seen by the IRC layer; implemented in net/."""
 
     peer_ip: str
+    #: The server address the client reached (to build URLs it can use).
+    local_ip: str
     secure: bool
     transport_name: str
 

@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from lanchat import __version__
 from lanchat.config import Config
@@ -70,6 +70,8 @@ class IrcServer:
         self.clients: dict[str, Client] = {}
         self.caps = offered_caps(multiline_max_bytes=MULTILINE_MAX_BYTES, multiline_max_lines=MULTILINE_MAX_LINES)
         self._sts: tuple[int, int] | None = None
+        #: The upload URL for a connection (draft/FILEHOST), when the web port is on.
+        self.filehost: Callable[[Link], str] | None = None
         self.isupport = isupport_tokens(config, settings)
         self.created = time.time()
         self._conn_ids = itertools.count(1)

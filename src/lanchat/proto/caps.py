@@ -24,6 +24,7 @@ MULTILINE = "draft/multiline"
 MESSAGE_REDACTION = "draft/message-redaction"
 CHGHOST = "chghost"
 EXTENDED_MONITOR = "extended-monitor"
+SEARCH = "soju.im/search"
 
 #: Bit flags for the caps that decide which tags a relayed message carries. A client's
 #: ``tagmask`` is the OR of these; fan-out renders one line per distinct mask.
@@ -65,4 +66,5 @@ def offered_caps(*, multiline_max_bytes: int, multiline_max_lines: int) -> dict[
         READ_MARKER: "",
         MULTILINE: f"max-bytes={multiline_max_bytes},max-lines={multiline_max_lines}",
         MESSAGE_REDACTION: "",
+        SEARCH: "",
     }

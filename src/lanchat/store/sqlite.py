@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from lanchat.core.events import StoredMessage
 from lanchat.core.model import Actor
-from lanchat.core.ports import AccountRecord, ChannelRecord, MessageRef
+from lanchat.core.ports import AccountRecord, ChannelRecord, MessageRef, UploadRecord, WebSessionRecord
 from lanchat.store.schema import migrate
 
 T = TypeVar("T")
@@ -208,6 +208,10 @@ class SqliteStore:
 
         return await self._read(run)
 
+    async def count_accounts(self) -> int:
+        """How many accounts exist."""
+        return await self._read(lambda conn: int(conn.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]))
+
     async def add_account(self, record: AccountRecord) -> bool:
         """Insert an account; False when one with the same key exists."""
 
@@ -249,6 +253,7 @@ class SqliteStore:
             conn.execute("DELETE FROM memberships WHERE account = ?", (key,))
             conn.execute("DELETE FROM read_markers WHERE account = ?", (key,))
             conn.execute("DELETE FROM dm_peers WHERE owner = ?", (key,))
+            conn.execute("DELETE FROM web_sessions WHERE account = ?", (key,))
             return conn.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
 
         return bool(await self._write(op))
@@ -486,6 +491,127 @@ class SqliteStore:
             return out
 
         return await self._read(run)
+
+    async def search(
+        self,
+        conversations: Sequence[str],
+        words: Sequence[str],
+        *,
+        sender: str | None,
+        after_ms: int | None,
+        before_ms: int | None,
+        limit: int,
+    ) -> list[StoredMessage]:
+        """See :meth:`lanchat.core.ports.HistoryStore.search`."""
+        if not conversations or not words:
+            return []
+        # Each word becomes a quoted FTS5 string (quotes doubled), so no query syntax leaks in.
+        query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+        columns = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
+        where = [
+            "messages_fts MATCH ?",
+            f"m.conv IN ({', '.join('?' for _ in conversations)})",
+            "m.redacted_by IS NULL",
+            "m.kind IN ('PRIVMSG', 'NOTICE')",
+        ]
+        params: list[Any] = [query, *conversations]
+        if sender is not None:
+            where.append("m.nick = ? COLLATE NOCASE")
+            params.append(sender)
+        if after_ms is not None:
+            where.append("m.time_ms >= ?")
+            params.append(after_ms)
+        if before_ms is not None:
+            where.append("m.time_ms <= ?")
+            params.append(before_ms)
+        sql = (
+            f"SELECT {columns} FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid"
+            f" WHERE {' AND '.join(where)} ORDER BY m.time_ms DESC LIMIT ?"
+        )
+
+        def run(conn: sqlite3.Connection) -> list[StoredMessage]:
+            rows = conn.execute(sql, (*params, limit)).fetchall()
+            rows.reverse()
+            return [_row_to_message(r) for r in rows]
+
+        return await self._read(run)
+
+    # -- web sessions, files, settings -----------------------------------------------------
+
+    def add_web_session(self, record: WebSessionRecord) -> Awaitable[None]:
+        """Store a browser session."""
+        return self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO web_sessions(token_hash, account, created_ms, last_used_ms) VALUES (?, ?, ?, ?)",
+                (record.token_hash, record.account, record.created_ms, record.last_used_ms),
+            )
+        )
+
+    async def get_web_session(self, token_hash: str) -> WebSessionRecord | None:
+        """The session with that token hash."""
+
+        def run(conn: sqlite3.Connection) -> WebSessionRecord | None:
+            row = conn.execute(
+                "SELECT token_hash, account, created_ms, last_used_ms FROM web_sessions WHERE token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+            return None if row is None else WebSessionRecord(row[0], row[1], row[2], row[3])
+
+        return await self._read(run)
+
+    def touch_web_session(self, token_hash: str, time_ms: int) -> Awaitable[None]:
+        """Record that a session was used."""
+        return self._write(
+            lambda conn: conn.execute(
+                "UPDATE web_sessions SET last_used_ms = ? WHERE token_hash = ?", (time_ms, token_hash)
+            )
+        )
+
+    def delete_web_session(self, token_hash: str) -> Awaitable[None]:
+        """Revoke one session."""
+        return self._write(lambda conn: conn.execute("DELETE FROM web_sessions WHERE token_hash = ?", (token_hash,)))
+
+    def delete_web_sessions_of(self, account: str) -> Awaitable[None]:
+        """Revoke every session of an account."""
+        return self._write(lambda conn: conn.execute("DELETE FROM web_sessions WHERE account = ?", (account,)))
+
+    def add_upload(self, record: UploadRecord) -> Awaitable[None]:
+        """Record a shared file."""
+        return self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO uploads(id, name, type, size, account, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                (record.id, record.name, record.type, record.size, record.account, record.created_ms),
+            )
+        )
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None:
+        """A shared file's record."""
+
+        def run(conn: sqlite3.Connection) -> UploadRecord | None:
+            row = conn.execute(
+                "SELECT id, name, type, size, account, created_ms FROM uploads WHERE id = ?", (upload_id,)
+            ).fetchone()
+            return None if row is None else UploadRecord(*row)
+
+        return await self._read(run)
+
+    async def get_setting(self, key: str) -> str | None:
+        """A run-time setting."""
+
+        def run(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._read(run)
+
+    def set_setting(self, key: str, value: str) -> Awaitable[None]:
+        """Store a run-time setting."""
+        return self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
 
     # -- read markers ----------------------------------------------------------------------
 

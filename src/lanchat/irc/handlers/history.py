@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,8 @@ from lanchat.irc.commands import Reply, command
 from lanchat.irc.isupport import CHATHISTORY_MAX
 from lanchat.irc.render import history_line, iso_time
 from lanchat.irc.replies import ReplyBuffer
-from lanchat.proto.message import Message
+from lanchat.proto.errors import ProtocolError
+from lanchat.proto.message import Message, parse_tags
 
 if TYPE_CHECKING:
     from lanchat.irc.server import IrcServer
@@ -168,6 +170,44 @@ async def replay_missed_direct(server: IrcServer, client: Client, rb: ReplyBuffe
             stamp = iso_time(record.time_ms)[:16].replace("T", " ")
             text = record.text.replace("\n", " / ")
             rb.add(Message(record.kind, [user.nick, f"[{stamp} UTC] {text}"], record.sender.mask))
+
+
+# -- soju.im/search ---------------------------------------------------------------------------
+
+SEARCH_LIMIT = 100
+
+
+@command("SEARCH", min_params=1, help="SEARCH in=#chan;text=words[;from=nick;after=ts;before=ts;limit=n]")
+def search(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
+    return _search(server, client, msg.params[0], rb)
+
+
+async def _search(server: IrcServer, client: Client, raw: str, rb: ReplyBuffer) -> None:
+    try:
+        attrs = parse_tags(raw)
+        words = [w for w in re.split(r"\W+", attrs.get("text", "")) if w]
+        after = parse_timestamp(attrs["after"]) if "after" in attrs else None
+        before = parse_timestamp(attrs["before"]) if "before" in attrs else None
+        limit = min(int(attrs.get("limit", "50")), SEARCH_LIMIT)
+        if not words or limit <= 0:
+            raise BadParams(raw)
+    except (ProtocolError, BadParams, ValueError):
+        rb.fail("SEARCH", "INVALID_PARAMS", raw, "Invalid parameters")
+        return
+    target = attrs.get("in")
+    try:
+        found = await server.messages.search(
+            client.me, target, words, sender=attrs.get("from"), after_ms=after, before_ms=before, limit=limit
+        )
+    except (NoSuchChannel, NotOnChannel):
+        rb.fail("SEARCH", "INVALID_PARAMS", raw, "You cannot search that conversation")
+        return
+    ref = rb.start_batch("soju.im/search")
+    mask = client.render_mask
+    for record in found:
+        for line in history_line(record, mask, ref).split(b"\r\n")[:-1]:
+            rb.add_line(line + b"\r\n")
+    rb.end_batch(ref)
 
 
 # -- read markers ----------------------------------------------------------------------------

@@ -351,6 +351,8 @@ def send_welcome(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
 def send_isupport(server: IrcServer, rb: ReplyBuffer) -> None:
     """The 005 lines, at most 13 tokens each."""
     tokens = server.isupport
+    if server.filehost is not None:
+        tokens = [*tokens, "draft/FILEHOST=" + server.filehost(rb.client.link)]
     for i in range(0, len(tokens), 13):
         rb.numeric(N.RPL_ISUPPORT, *tokens[i : i + 13], "are supported by this server")
 

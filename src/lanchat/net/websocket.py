@@ -1,0 +1,170 @@
+"""IRC over WebSocket (IRCv3 WebSocket spec): one IRC line per WebSocket message.
+
+Subprotocols ``text.ircv3.net`` and ``binary.ircv3.net``. A browser that comes with a valid
+session cookie is logged in to its account before it says anything; anything else is an
+ordinary IRC connection (SASL, PASS), so other web IRC clients can use the endpoint too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from lanchat.net.pipeline import ConnectionLimits, LinePipeline
+from lanchat.proto.framing import MAX_LINE_BYTES, OVERLONG, OverlongLine
+
+if TYPE_CHECKING:
+    from lanchat.core.ports import AccountRecord
+    from lanchat.irc.client import Client
+    from lanchat.irc.server import IrcServer
+
+log = logging.getLogger("lanchat.net")
+
+SUBPROTOCOLS = ("text.ircv3.net", "binary.ircv3.net")
+#: Bigger messages are not parsed (ERR_INPUTTOOLONG); much bigger ones close the socket.
+MAX_MESSAGE = 64 * 1024
+
+
+class WebSocketLink:
+    """One IRC-over-WebSocket connection; implements the IRC layer's Link."""
+
+    transport_name = "websocket"
+
+    def __init__(self, ws: web.WebSocketResponse, peer_ip: str, local_ip: str, secure: bool, sendq: int) -> None:
+        self.ws = ws
+        self.peer_ip = peer_ip
+        self.local_ip = local_ip
+        self.secure = secure
+        self.binary = ws.ws_protocol == "binary.ircv3.net"
+        self.sendq = sendq
+        self.client: Client | None = None
+        self._queue: list[bytes] = []
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._close_reason: str | None = None
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Queue lines (each becomes one WebSocket message); drop the client past its SendQ."""
+        if self._closed:
+            return
+        for data in lines:
+            for line in data.split(b"\r\n"):
+                if line:
+                    self._queue.append(line)
+                    self._queued_bytes += len(line)
+        if self._queued_bytes > self.sendq:
+            if self.client is not None:
+                self.client.quit_reason = "SendQ exceeded"
+            self._queue.clear()
+            self._closed = True
+            log.warning("[%s] send queue over %d bytes: disconnected", self._conn_id(), self.sendq)
+        self._wake.set()
+
+    def close(self, reason: str) -> None:
+        """Send ERROR with the reason, then close."""
+        if self._closed:
+            return
+        host = self.client.host if self.client is not None else self.peer_ip
+        self._queue.append(f"ERROR :Closing Link: {host} ({reason})".encode("utf-8", "replace"))
+        self._closed = True
+        self._close_reason = reason
+        self._wake.set()
+
+    async def writer(self) -> None:
+        """Send queued lines until the link closes."""
+        ws = self.ws
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            queue, self._queue = self._queue, []
+            self._queued_bytes = 0
+            try:
+                for line in queue:
+                    if self.binary:
+                        await ws.send_bytes(line)
+                    else:
+                        await ws.send_str(line.decode("utf-8", "replace"))
+            except (ConnectionError, RuntimeError):
+                self._closed = True
+            if self._closed:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.close()
+                return
+
+    def _conn_id(self) -> str:
+        return self.client.conn_id if self.client is not None else "?"
+
+
+def same_origin(request: web.Request) -> bool:
+    """False for a browser page from another site (a cross-site WebSocket)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser: an IRC client library
+    return urlsplit(origin).netloc.lower() == request.host.lower()
+
+
+async def serve_irc(
+    request: web.Request,
+    irc: IrcServer,
+    limits: ConnectionLimits,
+    account: AccountRecord | None,
+    secure: bool,
+) -> web.WebSocketResponse:
+    """Run one IRC-over-WebSocket connection to its end."""
+    if not same_origin(request):
+        raise web.HTTPForbidden(text="cross-site WebSocket refused")
+    ws = web.WebSocketResponse(protocols=SUBPROTOCOLS, max_msg_size=MAX_MESSAGE, autoping=True)
+    await ws.prepare(request)
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    local = request.transport.get_extra_info("sockname") if request.transport else None
+    link = WebSocketLink(
+        ws,
+        str(peer[0]) if isinstance(peer, tuple) else "0.0.0.0",
+        str(local[0]) if isinstance(local, tuple) else "127.0.0.1",
+        secure,
+        limits.sendq_bytes,
+    )
+    client = irc.connect(link)
+    link.client = client
+    if account is not None:
+        client.account = account.name
+        client.account_key = account.key
+        client.account_admin = account.admin
+    resumed = asyncio.Event()
+    resumed.set()
+
+    def pause(paused: bool) -> None:
+        (resumed.clear if paused else resumed.set)()
+
+    pipeline = LinePipeline(irc, client, limits, pause)
+    writer = asyncio.create_task(link.writer())
+    reason = "Remote host closed the connection"
+    try:
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                data = message.data.encode("utf-8")
+            elif message.type == WSMsgType.BINARY:
+                data = message.data
+            else:
+                break
+            items: list[bytes | OverlongLine] = []
+            for line in data.replace(b"\r", b"").split(b"\n"):
+                if line:
+                    items.append(OVERLONG if len(line) > MAX_LINE_BYTES else line)
+            pipeline.push(items)
+            await resumed.wait()
+    except (ConnectionError, asyncio.CancelledError) as exc:
+        reason = f"Connection error: {exc}" if isinstance(exc, ConnectionError) else "Server shutting down"
+    finally:
+        pipeline.close()
+        irc.disconnected(client, reason)
+        link.close(reason)
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(writer, 5)
+    return ws
