@@ -149,3 +149,15 @@ async def test_unknown_commands_and_missing_parameters(server: RunningServer) ->
     assert [(m.command, m.params[1]) for m in await client.request("USER a b c d")] == [
         ("462", "You may not reregister")
     ]
+
+
+async def test_a_line_that_would_not_fit_when_relayed_is_refused_not_cut(server: RunningServer) -> None:
+    a, b = await _pair(server)
+    head = "PRIVMSG #room :"
+    fits = 510 - len(f":alpha!~alpha@127.0.0.1 {head}")
+    reply = await a.request(head + "x" * (fits + 1))
+    assert [(m.command, m.params[0]) for m in reply] == [("417", "alpha")]
+    assert not find(await b.sync(), "PRIVMSG")
+    await a.send(head + "y" * fits)
+    got = await b.expect("PRIVMSG")
+    assert got.params[1] == "y" * fits  # whole, not truncated

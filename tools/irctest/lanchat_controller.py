@@ -149,7 +149,7 @@ class LanchatController(BaseServerController, DirectoryBasedController):
         self._data_path = self.directory / "data"
         self._data_path.mkdir(exist_ok=True)
 
-    def _config_text(self, password: Optional[str]) -> str:
+    def _config_text(self, password: Optional[str], websocket_port: Optional[int] = None) -> str:
         lines = [
             "[server]",
             'name = "My.Little.Server"',
@@ -179,7 +179,9 @@ class LanchatController(BaseServerController, DirectoryBasedController):
             "enabled = false",
             "",
             "[web]",
-            "enabled = false",
+            # irctest's websocket tests connect to ws://host:port/ (lanchat serves /irc and /).
+            f"enabled = {'true' if websocket_port else 'false'}",
+            f"port = {websocket_port or 0}",
             "",
             "[[opers]]",
             f"name = {_toml_str(OPER_NAME)}",
@@ -203,8 +205,6 @@ class LanchatController(BaseServerController, DirectoryBasedController):
     ) -> None:
         if ssl:
             raise NotImplementedByController("TLS")
-        if websocket_hostname is not None or websocket_port is not None:
-            raise NotImplementedByController("Websocket")
         assert self.proc is None
         # Loopback only: never let the server listen on the wildcard address.
         if hostname in ("", "0.0.0.0", "::"):
@@ -212,7 +212,7 @@ class LanchatController(BaseServerController, DirectoryBasedController):
         self.hostname = hostname
         self.port = port
         self.create_config()
-        self._config_path.write_text(self._config_text(password), encoding="utf-8")
+        self._config_path.write_text(self._config_text(password, websocket_port), encoding="utf-8")
 
         faketime_cmd: List[str] = []
         if faketime and shutil.which("faketime"):

@@ -4,7 +4,7 @@ reading history, and read markers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from lanchat.core.access import is_banned
 from lanchat.core.errors import (
@@ -66,7 +66,11 @@ class MessageService:
                 self._deliver_to_channel(channel, event, session)
                 return _done(event)
             return self._store_then(record, (), lambda: self._deliver_to_channel(channel, event, session), event)
-        return asyncio.ensure_future(self._send_direct(session, target, kind, text, tags, lines))
+        message = (kind, text, tags, lines)
+        peer = self.state.session(target)
+        if peer is not None:  # no waiting before the append: order with other commands is kept
+            return self._send_direct(session, [peer], self.state.identity(peer), peer.nick, message)
+        return asyncio.ensure_future(self._send_offline(session, target, message))
 
     def _check_can_send(self, session: Session, channel: Channel, kind: str, text: str) -> None:
         status = channel.members.get(session)
@@ -80,38 +84,37 @@ class MessageService:
             if is_banned(channel, session, self.state.settings.casemapping):
                 raise CannotSendToChannel(channel.name, "Cannot send to channel (you're banned)")
 
-    async def _send_direct(
+    def _send_direct(
+        self,
+        session: Session,
+        recipients: list[Session],
+        peer_id: str,
+        peer_name: str,
+        message: tuple[str, str, dict[str, str], tuple[tuple[str, bool], ...]],
+    ) -> Awaitable[MessageSent]:
+        state = self.state
+        kind, text, tags, lines = message
+        my_id = state.identity(session)
+        record = self._record(session, kind, peer_name, state.dm_conversation(my_id, peer_id), text, tags)
+        event = MessageSent(record, "", lines)
+        if not self._storable(kind, tags):
+            state.publish(event, recipients, session)
+            return _done(event)
+        parties = ((my_id, peer_id, peer_name), (peer_id, my_id, session.nick))
+        return self._store_then(record, parties, lambda: state.publish(event, recipients, session), event)
+
+    async def _send_offline(
         self,
         session: Session,
         nick: str,
-        kind: str,
-        text: str,
-        tags: dict[str, str],
-        lines: tuple[tuple[str, bool], ...],
+        message: tuple[str, str, dict[str, str], tuple[tuple[str, bool], ...]],
     ) -> MessageSent:
-        state = self.state
-        target = state.session(nick)
-        if target is not None:
-            recipients = [target]
-            peer_id = state.identity(target)
-            peer_name = target.nick
-        else:
-            account = await state.store.get_account(state.fold(nick))
-            if account is None:
-                raise NoSuchNick(nick, "No such nick/channel")
-            # Offline (or online under another nick): stored, and seen at next login.
-            recipients = list(state.by_account.get(account.key, ()))
-            peer_id = account.key
-            peer_name = account.name
-        my_id = state.identity(session)
-        conversation = state.dm_conversation(my_id, peer_id)
-        record = self._record(session, kind, peer_name, conversation, text, tags)
-        event = MessageSent(record, "", lines)
-        if self._storable(kind, tags):
-            parties = [(my_id, peer_id, peer_name), (peer_id, my_id, session.nick)]
-            await state.store.append(record, parties)
-        state.publish(event, recipients, session)
-        return event
+        account = await self.state.store.get_account(self.state.fold(nick))
+        if account is None:
+            raise NoSuchNick(nick, "No such nick/channel")
+        # Offline (or online under another nick): stored, and seen at next login.
+        recipients = list(self.state.by_account.get(account.key, ()))
+        return await self._send_direct(session, recipients, account.key, account.name, message)
 
     def _record(
         self, session: Session, kind: str, target: str, conversation: str, text: str, tags: dict[str, str]
@@ -127,7 +130,7 @@ class MessageService:
         self,
         record: StoredMessage,
         parties: tuple[tuple[str, str, str], ...],
-        deliver: object,
+        deliver: Callable[[], None],
         event: MessageSent,
     ) -> asyncio.Future[MessageSent]:
         loop = asyncio.get_running_loop()
@@ -139,7 +142,7 @@ class MessageService:
             if exc is not None:
                 done.set_exception(exc)
                 return
-            deliver()  # type: ignore[operator]
+            deliver()
             done.set_result(event)
 
         stored.add_done_callback(on_stored)

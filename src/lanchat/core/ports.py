@@ -189,6 +189,10 @@ class Store(AccountStore, ChannelStore, HistoryStore, MarkerStore, WebSessionSto
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 
+    def barrier(self) -> Awaitable[None]:
+        """Completes once every write submitted so far is committed."""
+        ...
+
 
 #: Receives every event with the local sessions it is for and the session that caused it.
 EventSink = Callable[[Event, Sequence[Session], Session | None], None]

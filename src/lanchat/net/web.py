@@ -192,7 +192,9 @@ class WebApp:
     # -- pages -----------------------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        """The web client."""
+        """The web client (or IRC, for WebSocket clients that connect to the bare address)."""
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self.websocket(request)
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:

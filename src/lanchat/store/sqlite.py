@@ -98,6 +98,14 @@ class SqliteStore:
             self._writer_conn.close()
             self._writer_conn = None
 
+    def barrier(self) -> Awaitable[None]:
+        """Completes once every write submitted so far is committed (at once when idle)."""
+        if not self._pending and not self._in_flight:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            fut.set_result(None)
+            return fut
+        return self._write(lambda conn: None)
+
     async def flush(self) -> None:
         """Wait until every write submitted so far is committed."""
         if self._idle is not None:

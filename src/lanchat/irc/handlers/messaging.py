@@ -17,13 +17,20 @@ from lanchat.irc.errors import reply_error
 from lanchat.irc.isupport import MULTILINE_MAX_BYTES, MULTILINE_MAX_LINES, TARGETS_PER_MESSAGE
 from lanchat.irc.replies import ReplyBuffer
 from lanchat.proto import numerics as N
-from lanchat.proto.message import Message
+from lanchat.proto.message import MAX_BODY_BYTES, Message
 from lanchat.proto.names import is_channel
 
 if TYPE_CHECKING:
     from lanchat.irc.server import IrcServer
 
 MULTILINE_CONCAT = "draft/multiline-concat"
+
+
+def too_long_to_relay(client: Client, kind: str, target: str, texts: list[str]) -> bool:
+    """True when a relayed line (with the sender's ``nick!user@host``) would not fit in 512
+    bytes. Such messages are refused (417) rather than cut: nothing is lost silently."""
+    overhead = len(f":{client.me.mask} {kind} {target} :".encode()) + 2
+    return any(overhead + len(text.encode()) > MAX_BODY_BYTES for text in texts)
 
 
 def client_tags(msg: Message) -> dict[str, str]:
@@ -60,6 +67,10 @@ def _send(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer, kind
             return None
         text = msg.params[1]
     targets = [t for t in msg.params[0].split(",") if t][:TARGETS_PER_MESSAGE]
+    longest = max(targets, key=len, default="")
+    if too_long_to_relay(client, kind, longest, [text]):
+        rb.numeric(N.ERR_INPUTTOOLONG, "Input line was too long to relay: send shorter lines")
+        return None
     tags = client_tags(msg)
     if len(targets) == 1 and is_channel(targets[0].lstrip("@+")):
         # The hot path: one channel, no coroutine.
@@ -159,7 +170,10 @@ def batch_line(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer)
     concat = MULTILINE_CONCAT in msg.tags
     state.size += len(text.encode("utf-8")) + (1 if state.lines and not concat else 0)
     state.lines.append((text, concat))
-    if len(state.lines) > MULTILINE_MAX_LINES:
+    if too_long_to_relay(client, verb, state.target, [text]):
+        state.failed = True
+        rb.numeric(N.ERR_INPUTTOOLONG, "Input line was too long to relay: send shorter lines")
+    elif len(state.lines) > MULTILINE_MAX_LINES:
         state.failed = True
         rb.fail("BATCH", "MULTILINE_MAX_LINES", str(MULTILINE_MAX_LINES), "Multiline batch max-lines exceeded")
     elif state.size > MULTILINE_MAX_BYTES:

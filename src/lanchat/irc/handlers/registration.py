@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -366,7 +367,17 @@ def ping(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Re
         rb.numeric(N.ERR_NOORIGIN, "No origin specified")
         return None
     rb.server_msg("PONG", server.name, msg.params[0])
-    return None
+    return _after_messages_in_flight(server)
+
+
+async def _after_messages_in_flight(server: IrcServer) -> None:
+    """Answer PING after the messages already in flight are delivered, so a client that PINGs
+    to synchronise sees everything sent before its PING, from any connection, first. Lines
+    other transports have received in this loop turn (a WebSocket frame is read by a task)
+    get two turns to reach the store."""
+    for _ in range(2):
+        await asyncio.sleep(0)
+    await server.state.store.barrier()
 
 
 @command("PONG", pre_registration=True, help="PONG token")
