@@ -20,17 +20,21 @@ from lanchat.core.throttle import LoginThrottle
 from lanchat.core.websessions import WebSessionService
 from lanchat.irc.link import Link
 from lanchat.irc.server import IrcServer
+from lanchat.metrics import metrics_registry, render
 from lanchat.net.discovery import Announcement, LanAnnouncer
 from lanchat.net.pipeline import ConnectionLimits
 from lanchat.net.seedcompat import SniffingProtocol
 from lanchat.net.tcp import listening_addresses, start_irc_listener
 from lanchat.net.tls import TlsError, ensure_self_signed, fingerprint, load_context
 from lanchat.net.web import WebApp, start_web
+from lanchat.stats import Histogram
+from lanchat.store.backup import DataLock
 from lanchat.store.sqlite import SqliteStore
 
 log = logging.getLogger("lanchat")
 
 SWEEP_INTERVAL = 5.0
+LAG_SAMPLE_INTERVAL = 1.0
 MIN_SWEEP_INTERVAL = 0.05
 SHUTDOWN_GRACE = 2.0
 
@@ -64,6 +68,9 @@ class App:
         self.sessions = WebSessionService(self.store, self.store, config.web_session_days)
         self._web_runner: web.AppRunner | None = None
         self.web_addresses: list[tuple[str, int]] = []
+        self.loop_lag = Histogram((0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+        self._lag_sampler: asyncio.Task[None] | None = None
+        self._lock = DataLock(config.data_dir)
         self._listeners: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
         self.announcer: LanAnnouncer | None = None
@@ -75,8 +82,9 @@ class App:
         self.fingerprint = ""
 
     async def start(self) -> None:
-        """Open the store, load state, start listening and announcing."""
+        """Take the data folder, open the store, load state, start listening and announcing."""
         cfg = self.config
+        self._lock.acquire()
         await self.store.open()
         await self.irc.start()
         limits = ConnectionLimits(cfg.sendq_bytes, cfg.flood_burst, cfg.flood_rate)
@@ -95,10 +103,12 @@ class App:
             self.addresses = listening_addresses(listener)
         if cfg.web_enabled:
             web_tls = self.tls_context if cfg.web_uses_https else None
-            web_app = WebApp(cfg, self.irc, self.store, self.accounts, self.sessions, limits)
+            registry = metrics_registry(self)
+            web_app = WebApp(cfg, self.irc, self.store, self.accounts, self.sessions, limits, lambda: render(registry))
             self._web_runner, self.web_addresses = await start_web(web_app, cfg.irc_hosts, cfg.web_port, web_tls)
             self.irc.filehost = self._filehost
         self._sweeper = asyncio.create_task(self._sweep())
+        self._lag_sampler = asyncio.create_task(self._sample_lag())
         if cfg.discovery:
             self.announcer = LanAnnouncer(self._announcement())
             await self.announcer.start()
@@ -143,6 +153,13 @@ class App:
             web_port=self.web_addresses[0][1] if self.web_addresses else None,
         )
 
+    async def _sample_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time()
+            await asyncio.sleep(LAG_SAMPLE_INTERVAL)
+            self.loop_lag.observe(max(0.0, loop.time() - asked - LAG_SAMPLE_INTERVAL))
+
     async def _sweep(self) -> None:
         cfg = self.config
         shortest = min(cfg.registration_timeout, cfg.ping_interval, cfg.ping_timeout)
@@ -162,15 +179,17 @@ class App:
             listener.close()
         if self._web_runner is not None:
             await self._web_runner.shutdown()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._lag_sampler):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.irc.shutdown(reason, SHUTDOWN_GRACE)
         if self._web_runner is not None:
             await self._web_runner.cleanup()
         await self.store.close()
         await self.bus.close()
+        self._lock.release()
         self._hash_pool.shutdown(wait=False, cancel_futures=True)
 
     async def run(self) -> None:

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--irc-port", type=int, metavar="N", help="IRC port (default 10000)")
     serve.add_argument("--tls-port", type=int, metavar="N", help="IRC over TLS port (default 10001)")
     serve.add_argument("--web-port", type=int, metavar="N", help="web client port (default 8080)")
+    serve.add_argument("--log-format", choices=["human", "json"], help="diagnostics as text (default) or JSON lines")
     serve.add_argument(
         "--seed-compat", action="store_true", default=None, help="also accept the report's own client on the IRC port"
     )
@@ -75,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(seed)
     seed.add_argument("path", type=Path, metavar="PATH/chat_users.db")
 
+    backup = commands.add_parser(
+        "backup",
+        help="copy the database, also while the server runs",
+        description="Take a consistent copy of the database (SQLite online backup); safe while the server runs.",
+    )
+    _common(backup)
+    backup.add_argument("destination", type=Path, metavar="DEST", help="a file name, or a folder to put it in")
+    restore = commands.add_parser(
+        "restore",
+        help="put a backup back (server stopped)",
+        description="Replace the database with a backup (stop the server first); the current one is kept beside it.",
+    )
+    _common(restore)
+    restore.add_argument("source", type=Path, metavar="BACKUP")
+
     hashpw = commands.add_parser(
         "hash-password",
         help="print an argon2id hash for an [[opers]] entry",
@@ -94,6 +110,7 @@ def _config(args: argparse.Namespace) -> Config:
             irc_port=args.irc_port,
             tls_port=args.tls_port,
             web_port=args.web_port,
+            log_format=args.log_format,
             allow_guests=args.allow_guests,
             seed_compat=args.seed_compat,
         )
@@ -143,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         print(make_hasher(config).hash(password))
         return 0
+    if args.command in ("backup", "restore"):
+        return _backup_or_restore(config, args)
     try:
         if args.command == "import-seed":
             return _run(lambda: _import_seed(config, args.path))
@@ -156,8 +175,9 @@ def _serve(config: Config) -> int:
     from lanchat.app import App
     from lanchat.logs import setup_logging
     from lanchat.net.tls import TlsError
+    from lanchat.store.backup import BackupError
 
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     _raise_file_limit()
     app = App(config)
     try:
@@ -169,8 +189,26 @@ def _serve(config: Config) -> int:
     except OSError as exc:
         print(f"lanchat: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILURE
-    except TlsError as exc:
+    except (TlsError, BackupError) as exc:
         print(f"lanchat: cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
+
+
+def _backup_or_restore(config: Config, args: argparse.Namespace) -> int:
+    from lanchat.store.backup import BackupError, DataLock, backup, restore
+
+    try:
+        if args.command == "backup":
+            path = backup(config.database_path, args.destination)
+            print(f"backup written to {path} ({path.stat().st_size} bytes)")
+        else:
+            kept = restore(args.source, config.database_path, DataLock(config.data_dir))
+            print(f"restored {args.source} to {config.database_path}")
+            if kept is not None:
+                print(f"the database it replaced is kept as {kept}")
+    except BackupError as exc:
+        print(f"lanchat: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
 

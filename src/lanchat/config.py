@@ -77,6 +77,7 @@ class Config:
     login_throttle_max_delay: float = 30.0
     sqlite_synchronous: str = "normal"
     log_level: str = "info"
+    log_format: str = "human"
     opers: tuple[OperConfig, ...] = field(default_factory=tuple)
 
     @property
@@ -215,6 +216,7 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("server", "nick_length"): ("nick_length", _int_range(9, 64)),
     ("server", "history_replay"): ("history_replay", _int_range(0, 1000)),
     ("server", "log_level"): ("log_level", _choice("debug", "info", "warning", "error")),
+    ("server", "log_format"): ("log_format", _choice("human", "json")),
     ("irc", "host"): ("irc_hosts", _hosts),
     ("irc", "port"): ("irc_port", _int_range(0, 65535)),
     ("irc", "plaintext"): ("irc_plaintext", _bool),

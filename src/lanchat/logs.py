@@ -1,17 +1,51 @@
-"""Logging: diagnostics to stderr; "NAME is connected/disconnected" to stdout, as the report."""
+"""Logging: diagnostics to stderr, human-readable or JSON lines, each with the id of the
+connection it concerns; "NAME is connected/disconnected" to stdout, as the report's server."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from contextvars import ContextVar
+
+#: The connection a log line is about ("-" outside any); set while a command is handled.
+CONNECTION: ContextVar[str] = ContextVar("lanchat_connection", default="-")
+
+HUMAN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(conn)s] %(message)s"
 
 
-def setup_logging(level: str) -> None:
+class ConnectionFilter(logging.Filter):
+    """Adds ``conn`` (the connection id) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "conn"):
+            record.conn = CONNECTION.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, conn, message (and the exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "conn": getattr(record, "conn", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str, fmt: str = "human") -> None:
     """Configure the root logger and the presence log."""
     root = logging.getLogger()
     root.handlers.clear()
     diagnostics = logging.StreamHandler(sys.stderr)
-    diagnostics.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    diagnostics.addFilter(ConnectionFilter())
+    diagnostics.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(HUMAN_FORMAT))
     root.addHandler(diagnostics)
     root.setLevel(level.upper())
     presence = logging.getLogger("lanchat.presence")

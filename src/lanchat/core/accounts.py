@@ -37,6 +37,8 @@ class AccountService:
         self.name_length = name_length
         self.casemapping = casemapping
         self._dummy_hash: str | None = None
+        #: Failed logins and OPER attempts since start (for /metrics).
+        self.failed_logins = 0
 
     def key(self, name: str) -> str:
         """The casefolded key of an account name."""
@@ -95,6 +97,7 @@ class AccountService:
             result = await self._blocking(self.hasher.verify, record.password_hash, password)
             matches, rehash = result  # type: ignore[misc]
         if record is None or not matches:
+            self.failed_logins += 1
             count = self.throttle.failed(keys)
             log.warning("login failed for account %r from %s (%d recent failures)", name, address, count)
             raise LoginFailed(name, "invalid account name or password")
@@ -122,6 +125,7 @@ class AccountService:
         if matches:
             self.throttle.succeeded(keys)
         else:
+            self.failed_logins += 1
             count = self.throttle.failed(keys)
             log.warning("OPER failed for %r from %s (%d recent failures)", name, address, count)
         return matches

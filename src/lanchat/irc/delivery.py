@@ -60,6 +60,8 @@ class Delivery:
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
+        #: Events delivered, one per recipient user (for /metrics).
+        self.deliveries = 0
         self._table: dict[type, Callable[[Any, Sequence[Session], User | None], None]] = {
             MessageSent: self._message,
             Joined: self._joined,
@@ -87,6 +89,7 @@ class Delivery:
         """Queue ``render(mask)`` to each recipient's connections, rendering once per mask."""
         cache: dict[int, bytes] = {}
         dirty = self.outbox.dirty
+        self.deliveries += len(recipients)
         for user in cast(Sequence[User], recipients):
             c = user.conn
             key = c.render_mask & relevant

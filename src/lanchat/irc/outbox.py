@@ -34,13 +34,15 @@ class Flushable(Protocol):
 class Outbox:
     """The dirty list and the one scheduled flush."""
 
-    __slots__ = ("_loop", "_next_allowed", "_scheduled", "dirty")
+    __slots__ = ("_loop", "_next_allowed", "_scheduled", "dirty", "lines_out")
 
     def __init__(self) -> None:
         self.dirty: list[Flushable] = []
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_allowed = 0.0
+        #: Queued lines written so far (for /metrics).
+        self.lines_out = 0
 
     def schedule(self) -> None:
         """Make sure a flush runs soon: after this iteration, or when pacing allows."""
@@ -68,8 +70,11 @@ class Outbox:
         started = time.perf_counter()
         self._scheduled = False
         dirty, self.dirty = self.dirty, []
+        written = 0
         for conn in dirty:
             if conn.outq:
+                written += len(conn.outq)
                 conn.flush()
+        self.lines_out += written
         ended = time.perf_counter()
         self._next_allowed = ended + (ended - started) * FLUSH_PACING

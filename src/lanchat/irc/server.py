@@ -29,6 +29,7 @@ from lanchat.irc.isupport import MULTILINE_MAX_BYTES, MULTILINE_MAX_LINES, isupp
 from lanchat.irc.link import Link
 from lanchat.irc.outbox import Outbox
 from lanchat.irc.replies import ReplyBuffer
+from lanchat.logs import CONNECTION
 from lanchat.proto import numerics as N
 from lanchat.proto.caps import offered_caps
 from lanchat.proto.errors import InputTooLong, InvalidUtf8, MalformedMessage, ProtocolError
@@ -66,7 +67,12 @@ class IrcServer:
         self.accounts = accounts
         self.hasher = hasher
         self.outbox = Outbox()
-        bus.subscribe(Delivery(self.outbox))
+        self.delivery = Delivery(self.outbox)
+        bus.subscribe(self.delivery)
+        #: Counters for /metrics.
+        self.registrations = 0
+        self.lines_in = 0
+        self.sendq_disconnects = 0
         self.clients: dict[str, Client] = {}
         self.caps = offered_caps(multiline_max_bytes=MULTILINE_MAX_BYTES, multiline_max_lines=MULTILINE_MAX_LINES)
         self._sts: tuple[int, int] | None = None
@@ -113,12 +119,14 @@ class IrcServer:
             self._all_closed.set()
         client.closing = True
         reason = client.quit_reason or reason
+        if reason == "SendQ exceeded":
+            self.sendq_disconnects += 1
         user = client.session
         if user is not None and user.detach(client):
             self.presence.disconnect(user, reason)
             self.messages.forget_guest(user)
             presence_log.info("%s is disconnected", _display_name(user))
-        log.debug("[%s] closed: %s", client.conn_id, reason)
+        log.debug("closed: %s", reason, extra={"conn": client.conn_id})
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -127,6 +135,7 @@ class IrcServer:
         the connection must not process its next line before then."""
         client.last_read = time.monotonic()
         client.ping_sent = False
+        self.lines_in += 1
         try:
             msg = parse_bytes(raw)
         except ProtocolError as exc:
@@ -163,6 +172,7 @@ class IrcServer:
             client.session.last_active = time.time()
         client.rb = rb
         token = ACTING.set(client)
+        conn_token = CONNECTION.set(client.conn_id)
         try:
             try:
                 result = entry.handler(self, client, msg, rb)
@@ -171,7 +181,7 @@ class IrcServer:
                 reply_error(rb, verb, exc)
             except Exception:
                 result = None
-                log.exception("[%s] %s failed", client.conn_id, verb)
+                log.exception("%s failed", verb)
                 rb.lines.clear()
                 rb.numeric(N.ERR_UNKNOWNERROR, verb, "Internal error; the server logged it")
             if result is None:
@@ -182,6 +192,7 @@ class IrcServer:
             return fut
         finally:
             ACTING.reset(token)
+            CONNECTION.reset(conn_token)
 
     def _completed(self, client: Client, rb: ReplyBuffer, verb: str, done: asyncio.Future[object]) -> None:
         if not done.cancelled():
@@ -189,7 +200,7 @@ class IrcServer:
             if isinstance(exc, ChatError):
                 reply_error(rb, verb, exc)
             elif exc is not None:
-                log.error("[%s] %s failed", client.conn_id, verb, exc_info=exc)
+                log.error("%s failed", verb, exc_info=exc)
                 rb.numeric(N.ERR_UNKNOWNERROR, verb, "Internal error; the server logged it")
         self._finish(client, rb)
 
@@ -244,7 +255,8 @@ class IrcServer:
             client.registering = False
 
     def log_connected(self, user: Session) -> None:
-        """Print that a user is now connected."""
+        """Print that a user is now connected (and count the registration)."""
+        self.registrations += 1
         presence_log.info("%s is connected", _display_name(user))
 
     # -- periodic work ---------------------------------------------------------------------

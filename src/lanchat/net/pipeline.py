@@ -90,7 +90,7 @@ class LinePipeline:
                 pending = self.server.handle_line(client, item)
             except Exception:
                 # The IRC layer answers its own errors; this is the last line of defence.
-                log.exception("[%s] unexpected error handling a line", client.conn_id)
+                log.exception("unexpected error handling a line", extra={"conn": client.conn_id})
                 continue
             if pending is not None:
                 self._blocked = True

@@ -100,7 +100,9 @@ class IrcProtocol(asyncio.Protocol):
             self._closed = True
             if self.client is not None:
                 self.client.quit_reason = "SendQ exceeded"
-            log.warning("[%s] send queue over %d bytes: disconnected", self._conn_id(), self.limits.sendq_bytes)
+            log.warning(
+                "send queue over %d bytes: disconnected", self.limits.sendq_bytes, extra={"conn": self._conn_id()}
+            )
             transport.abort()
             return
         transport.write(data)

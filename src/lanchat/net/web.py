@@ -80,6 +80,7 @@ class WebApp:
         accounts: AccountService,
         sessions: WebSessionService,
         limits: ConnectionLimits,
+        metrics: Callable[[], bytes],
     ) -> None:
         self.config = config
         self.irc = irc
@@ -87,6 +88,7 @@ class WebApp:
         self.accounts = accounts
         self.sessions = sessions
         self.limits = limits
+        self.metrics = metrics
         self.files = UploadFolder(config.uploads_dir)
         self.secure = config.web_uses_https
         self.max_upload = config.web_max_upload_mb * 1024 * 1024
@@ -110,6 +112,7 @@ class WebApp:
         app.router.add_post("/api/admin/accounts/{name}/admin", self.admin_flag)
         app.router.add_delete("/api/admin/accounts/{name}", self.admin_delete)
         app.router.add_put("/api/admin/registration", self.admin_registration)
+        app.router.add_get("/metrics", self.prometheus)
         return app
 
     @web.middleware
@@ -201,6 +204,10 @@ class WebApp:
         """IRC over WebSocket; a session cookie logs the connection in."""
         account, _ = await self._account(request)
         return await serve_irc(request, self.irc, self.limits, account, self.secure)
+
+    async def prometheus(self, request: web.Request) -> web.StreamResponse:
+        """Metrics in the Prometheus text format."""
+        return web.Response(body=self.metrics(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
     # -- sessions --------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class WebSocketLink:
                 self.client.quit_reason = "SendQ exceeded"
             self._queue.clear()
             self._closed = True
-            log.warning("[%s] send queue over %d bytes: disconnected", self._conn_id(), self.sendq)
+            log.warning("send queue over %d bytes: disconnected", self.sendq, extra={"conn": self._conn_id()})
         self._wake.set()
 
     def close(self, reason: str) -> None:

@@ -111,6 +111,11 @@ _MIGRATIONS: list[str] = [
 ]
 
 
+def current_version() -> int:
+    """The schema version this lanchat writes."""
+    return len(_MIGRATIONS)
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the database up to the newest schema version, one transaction per step."""
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from lanchat.core.events import StoredMessage
 from lanchat.core.model import Actor
 from lanchat.core.ports import AccountRecord, ChannelRecord, MessageRef, UploadRecord, WebSessionRecord
+from lanchat.stats import Histogram
 from lanchat.store.schema import migrate
 
 T = TypeVar("T")
@@ -66,7 +68,9 @@ class SqliteStore:
         self._in_flight = False
         self._idle: asyncio.Event | None = None
         #: Sizes of the last committed batches, for metrics and tests.
-        self.batch_sizes: list[int] = []
+        #: Writes per commit, and how long each commit took (for /metrics).
+        self.batch_stats = Histogram((1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000))
+        self.commit_stats = Histogram((0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -129,9 +133,10 @@ class SqliteStore:
         work = loop.run_in_executor(self._writer_pool, self._run_batch, [op for op, _ in batch])
         work.add_done_callback(lambda done: self._batch_done(loop, batch, done))
 
-    def _run_batch(self, ops: list[WriteOp]) -> list[tuple[bool, Any]]:
+    def _run_batch(self, ops: list[WriteOp]) -> tuple[list[tuple[bool, Any]], float]:
         conn = self._writer_conn
         assert conn is not None, "store is not open"
+        started = time.perf_counter()
         results: list[tuple[bool, Any]] = []
         conn.execute("BEGIN")
         try:
@@ -149,26 +154,27 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return results
+        return results, time.perf_counter() - started
 
     def _batch_done(
         self,
         loop: asyncio.AbstractEventLoop,
         batch: list[tuple[WriteOp, asyncio.Future[Any]]],
-        done: asyncio.Future[list[tuple[bool, Any]]],
+        done: asyncio.Future[tuple[list[tuple[bool, Any]], float]],
     ) -> None:
         self._in_flight = False
-        self.batch_sizes.append(len(batch))
-        if len(self.batch_sizes) > 1000:
-            del self.batch_sizes[:500]
         exc = done.exception()
+        if exc is None:
+            results, seconds = done.result()
+            self.batch_stats.observe(len(batch))
+            self.commit_stats.observe(seconds)
         for i, (_, fut) in enumerate(batch):
             if fut.done():
                 continue
             if exc is not None:
                 fut.set_exception(exc)
                 continue
-            ok, value = done.result()[i]
+            ok, value = results[i]
             if ok:
                 fut.set_result(value)
             else:

@@ -1,0 +1,124 @@
+"""Operations: /metrics, JSON logs with connection ids, backup while running and restore,
+one server per data folder."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import ServerFactory
+from tests.ircclient import IrcTestClient, find
+from tests.process import FAST_CONFIG, ServerProcess, lanchat
+
+
+async def test_metrics_count_what_happens(make_server: ServerFactory) -> None:
+    server = await make_server(web_enabled=True, web_port=0, allow_guests=False)
+    await server.add_account("meter", "pw")
+    client = await server.user("meter", account="meter", password="pw")
+    await client.request("JOIN #m")
+    listener = await server.user("listener2", account="meter", password="pw")
+    await listener.request("JOIN #m")
+    for i in range(5):
+        await client.send(f"PRIVMSG #m :tick {i}")
+    await listener.sync()
+    bad = await server.connect()
+    await bad.send("PASS :meter:wrong")
+    await bad.send("NICK nope")
+    await bad.send("USER n 0 * :n")
+    await bad.sync()
+    async with aiohttp.ClientSession() as http, http.get(
+        f"http://127.0.0.1:{server.app.web_addresses[0][1]}/metrics"
+    ) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/plain")
+        text = await r.text()
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values['lanchat_connections{transport="tcp"}'] == 3
+    assert values["lanchat_registrations_total"] == 2
+    assert values["lanchat_logins_failed_total"] == 1
+    assert values["lanchat_deliveries_total"] >= 5
+    assert values["lanchat_messages_in_total"] >= 10
+    assert values["lanchat_history_write_batch_size_count"] >= 1
+    assert values["lanchat_history_write_seconds_count"] >= 1
+    assert "lanchat_event_loop_lag_seconds_bucket" in text
+    assert values["lanchat_sendq_disconnects_total"] == 0
+
+
+async def test_json_logs_carry_the_connection_id(tmp_path: Path) -> None:
+    config = tmp_path / "lanchat.toml"
+    config.write_text(FAST_CONFIG, encoding="utf-8")
+    server = ServerProcess(tmp_path / "data", config, "--log-format", "json")
+    try:
+        client = await IrcTestClient.connect(server.port)
+        await client.send("CAP REQ :sasl")
+        await client.send("AUTHENTICATE PLAIN")
+        await client.expect("AUTHENTICATE")
+        await client.send("AUTHENTICATE AG5vYm9keQBzZWNyZXQtd29yZA==")  # \0nobody\0secret-word
+        await client.expect("904")
+        await client.close()
+    finally:
+        server.signal(signal.SIGTERM)
+        status, _, err = server.wait()
+    assert status == 0
+    entries = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    failed = [e for e in entries if "login failed" in e["message"]]
+    assert len(failed) == 1
+    assert failed[0]["conn"].startswith("c")
+    assert failed[0]["level"] == "warning"
+    assert "secret-word" not in err
+
+
+async def test_backup_while_running_and_restore(tmp_path: Path) -> None:
+    config = tmp_path / "lanchat.toml"
+    config.write_text(FAST_CONFIG, encoding="utf-8")
+    data = tmp_path / "data"
+    server = ServerProcess(data, config)
+    try:
+        client = await IrcTestClient.connect(server.port)
+        await client.register("archivist", caps=["echo-message"])
+        for i in range(50):
+            await client.send(f"PRIVMSG #general :before backup {i}")
+        for _ in range(50):
+            await client.expect("PRIVMSG")
+        result = lanchat("backup", str(tmp_path), "--data", str(data))
+        assert result.returncode == 0, result.stderr
+        copy = Path(result.stdout.split("backup written to ")[1].split(" (")[0])
+        await client.send("PRIVMSG #general :after backup")
+        await client.expect("PRIVMSG")
+        refused = lanchat("restore", str(copy), "--data", str(data))
+        assert refused.returncode == 1
+        assert "stop it first" in refused.stderr
+        second = lanchat("serve", "--config", str(config), "--data", str(data), "--irc-port", "0")
+        assert second.returncode == 1
+        assert "another lanchat server is using" in second.stderr
+    finally:
+        server.signal(signal.SIGTERM)
+        server.wait()
+    restored = lanchat("restore", str(copy), "--data", str(data))
+    assert restored.returncode == 0, restored.stderr
+    assert "is kept as" in restored.stdout
+    again = ServerProcess(data, config)
+    try:
+        client = await IrcTestClient.connect(again.port)
+        await client.register("reader", caps=["draft/chathistory", "batch"])
+        reply = await client.request("CHATHISTORY LATEST #general * 100")
+        texts = [m.params[1] for m in find(reply, "PRIVMSG")]
+        assert texts == [f"before backup {i}" for i in range(50)]
+    finally:
+        again.stop()
+
+
+def test_restore_refuses_what_is_not_a_lanchat_backup(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    result = lanchat("restore", str(junk), "--data", str(tmp_path / "d"))
+    assert result.returncode == 1
+    assert "not a lanchat database" in result.stderr
+    assert "Traceback" not in result.stderr
