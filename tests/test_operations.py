@@ -29,16 +29,15 @@ async def test_metrics_count_what_happens(make_server: ServerFactory) -> None:
     await bad.send("NICK nope")
     await bad.send("USER n 0 * :n")
     await bad.sync()
-    async with aiohttp.ClientSession() as http, http.get(
-        f"http://127.0.0.1:{server.app.web_addresses[0][1]}/metrics"
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{server.app.web_addresses[0][1]}/metrics") as r,
+    ):
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("text/plain")
         text = await r.text()
     values = {
-        line.split(" ")[0]: float(line.split(" ")[1])
-        for line in text.splitlines()
-        if line and not line.startswith("#")
+        line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and not line.startswith("#")
     }
     assert values['lanchat_connections{transport="tcp"}'] == 3
     assert values["lanchat_registrations_total"] == 2
