@@ -20,6 +20,7 @@ class RecordingLink:
     """Stands in for a socket: records each write."""
 
     peer_ip = "127.0.0.1"
+    local_ip = "127.0.0.1"
     secure = False
     transport_name = "test"
 

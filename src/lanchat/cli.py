@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(seed)
     seed.add_argument("path", type=Path, metavar="PATH/chat_users.db")
 
+    commands.add_parser(
+        "chat",
+        help="chat from the terminal (lanchat chat --help)",
+        description="Chat on a lanchat server from the terminal.",
+        add_help=False,
+    )
+
     backup = commands.add_parser(
         "backup",
         help="copy the database, also while the server runs",
@@ -142,6 +149,11 @@ def _run(coro_factory: Callable[[], Awaitable[T]]) -> T:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "chat":
+        from lanchat.client.app import main as chat
+
+        return chat(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         config = _config(args)
