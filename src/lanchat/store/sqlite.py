@@ -8,6 +8,7 @@ on the disk. Reads run on a small pool of reader threads with their own connecti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
@@ -26,6 +27,8 @@ from lanchat.store.schema import migrate
 T = TypeVar("T")
 WriteOp = Callable[[sqlite3.Connection], Any]
 
+#: How often messages stored since the last time are added to the full-text index.
+INDEX_INTERVAL = 2.0
 _MESSAGE_COLUMNS = "msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags, redacted_by"
 
 
@@ -70,6 +73,8 @@ class SqliteStore:
         #: Sizes of the last committed batches, for metrics and tests.
         #: Writes per commit, and how long each commit took (for /metrics).
         self.batch_stats = Histogram((1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000))
+        self._unindexed = 0
+        self._indexer: asyncio.Task[None] | None = None
         self.commit_stats = Histogram((0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -82,6 +87,7 @@ class SqliteStore:
         self._idle = asyncio.Event()
         self._idle.set()
         await loop.run_in_executor(self._writer_pool, self._open_writer)
+        self._indexer = asyncio.create_task(self._index_in_background())
 
     def _open_writer(self) -> None:
         self.path.touch(mode=0o600, exist_ok=True)
@@ -91,6 +97,11 @@ class SqliteStore:
 
     async def close(self) -> None:
         """Commit everything pending, then close every connection."""
+        if self._indexer is not None:
+            self._indexer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._indexer
+            await self.index_pending()
         await self.flush()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer_pool, self._close_writer)
@@ -137,6 +148,23 @@ class SqliteStore:
         conn = self._writer_conn
         assert conn is not None, "store is not open"
         started = time.perf_counter()
+        try:
+            conn.execute("BEGIN")
+            results: list[tuple[bool, Any]] = [(True, op(conn)) for op in ops]
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            # One write failed (rare): do the batch again, each write on its own savepoint,
+            # so that only the failing one is lost.
+            conn.execute("ROLLBACK")
+            results = self._run_one_by_one(conn, ops)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results, time.perf_counter() - started
+
+    @staticmethod
+    def _run_one_by_one(conn: sqlite3.Connection, ops: list[WriteOp]) -> list[tuple[bool, Any]]:
         results: list[tuple[bool, Any]] = []
         conn.execute("BEGIN")
         try:
@@ -154,7 +182,7 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return results, time.perf_counter() - started
+        return results
 
     def _batch_done(
         self,
@@ -397,6 +425,7 @@ class SqliteStore:
             json.dumps(message.tags) if message.tags else None,
         )
         peers = [(owner, key, name, message.time_ms) for owner, key, name in dm_parties]
+        self._unindexed += 1
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -506,6 +535,29 @@ class SqliteStore:
 
         return await self._read(run)
 
+    def index_pending(self) -> Awaitable[None]:
+        """Add the messages stored since the last time to the full-text index, in bulk."""
+        self._unindexed = 0
+
+        def op(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT value FROM settings WHERE key = 'fts_seq'").fetchone()
+            done = int(row[0]) if row else 0
+            top = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]
+            if top > done:
+                conn.execute(
+                    "INSERT INTO messages_fts(rowid, text) SELECT seq, text FROM messages WHERE seq > ? AND seq <= ?",
+                    (done, top),
+                )
+                conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('fts_seq', ?)", (str(top),))
+
+        return self._write(op)
+
+    async def _index_in_background(self) -> None:
+        while True:
+            await asyncio.sleep(INDEX_INTERVAL)
+            if self._unindexed:
+                await self.index_pending()
+
     async def search(
         self,
         conversations: Sequence[str],
@@ -519,6 +571,7 @@ class SqliteStore:
         """See :meth:`lanchat.core.ports.HistoryStore.search`."""
         if not conversations or not words:
             return []
+        await self.index_pending()
         # Each word becomes a quoted FTS5 string (quotes doubled), so no query syntax leaks in.
         query = " ".join('"' + w.replace('"', '""') + '"' for w in words)
         columns = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))

@@ -1,0 +1,85 @@
+"""The SQLite store on its own: migrations from older databases, bulk full-text indexing,
+and group commit surviving a failing write."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from lanchat.core.events import StoredMessage
+from lanchat.core.model import Actor
+from lanchat.core.ports import AccountRecord
+from lanchat.store.schema import _MIGRATIONS, current_version
+from lanchat.store.sqlite import SqliteStore
+
+
+def _message(n: int, text: str, conversation: str = "#c") -> StoredMessage:
+    sender = Actor("ann", "~a", "h")
+    return StoredMessage(f"id{n:04d}", 1_700_000_000_000 + n, "PRIVMSG", sender, "#c", conversation, text)
+
+
+async def test_a_database_from_the_first_schema_is_migrated_and_searchable(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    conn.execute(
+        "INSERT INTO messages(msgid, time_ms, kind, nick, user, host, target, conv, text)"
+        " VALUES ('old1', 1, 'PRIVMSG', 'ann', '~a', 'h', '#c', '#c', 'the printer is jammed again')"
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == current_version()
+        await store.append(_message(1, "new printer arrives friday"), ())
+        found = await store.search(["#c"], ["printer"], sender=None, after_ms=None, before_ms=None, limit=10)
+        assert [m.text for m in found] == ["the printer is jammed again", "new printer arrives friday"]
+    finally:
+        await store.close()
+
+
+async def test_redacted_messages_leave_the_index_whether_indexed_yet_or_not(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.append(_message(1, "secret plans one"), ())
+        await store.index_pending()
+        await store.append(_message(2, "secret plans two"), ())  # not indexed yet
+        await store.redact("id0001", "ann", "oops", 5)
+        await store.redact("id0002", "ann", "oops", 6)
+        await store.append(_message(3, "public plans"), ())
+        found = await store.search(["#c"], ["plans"], sender=None, after_ms=None, before_ms=None, limit=10)
+        assert [m.text for m in found] == ["public plans"]
+        rows = (
+            sqlite3.connect(tmp_path / "s.db")
+            .execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'secret'")
+            .fetchall()
+        )
+        assert rows == []
+    finally:
+        await store.close()
+
+
+async def test_a_failing_write_does_not_take_the_batch_down(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        record = AccountRecord("ann", "ann", "hash")
+        first = store.append(_message(1, "kept"), ())
+        duplicate = store.append(_message(1, "same msgid: refused"), ())
+        second = store.append(_message(2, "kept too"), ())
+        account = store.add_account(record)
+        await first
+        try:
+            await duplicate
+        except sqlite3.IntegrityError:
+            pass
+        else:
+            raise AssertionError("a duplicate msgid was accepted")
+        await second
+        assert await account is True
+        found = await store.query("#c", after=None, before=None, limit=10, newest_first=False)
+        assert [m.text for m in found] == ["kept", "kept too"]
+    finally:
+        await store.close()
