@@ -159,3 +159,40 @@ def commands(messages: Iterable[Message]) -> list[str]:
 def find(messages: Iterable[Message], command: str) -> list[Message]:
     """The messages with that command."""
     return [m for m in messages if m.command == command]
+
+
+def mask(nick: str) -> str:
+    """The source :meth:`IrcTestClient.register` gives a user (username = nick)."""
+    return f"{nick}!~{nick}@127.0.0.1"
+
+
+def plain(msg: Message) -> str:
+    """The line without its tags (the trailing ``:`` only where it is needed)."""
+    return Message(msg.command, msg.params, msg.source).to_line()
+
+
+def canon(line: str) -> str:
+    """An expected raw line in the form :func:`plain` produces."""
+    return plain(parse(line))
+
+
+def lines(messages: Iterable[Message]) -> list[str]:
+    """Each message as a tagless line."""
+    return [plain(m) for m in messages]
+
+
+async def join_all(channel: str, *clients: IrcTestClient) -> None:
+    """Join the clients in order (the first creates the channel and is op), then drain."""
+    for client in clients:
+        await client.request(f"JOIN {channel}")
+    for client in clients:
+        await client.sync()
+
+
+async def wait_offline(observer: IrcTestClient, nick: str) -> None:
+    """Poll ISON until ``nick`` is no longer online."""
+    for _ in range(100):
+        reply = find(await observer.request(f"ISON {nick}"), "303")
+        if reply and not reply[0].params[-1].split():
+            return
+    raise AssertionError(f"{nick} is still online")

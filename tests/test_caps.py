@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import base64
 
-from lanchat.proto.message import Message, parse
+from lanchat.proto.message import Message
 from tests.conftest import RunningServer
-from tests.ircclient import IrcTestClient, commands, find
+from tests.ircclient import canon, commands, find, join_all, lines, mask
 
 SERVER = "lanchat.local"
 EXPECTED_CAPS = {
@@ -32,34 +32,6 @@ EXPECTED_CAPS = {
     "draft/message-redaction",
     "draft/read-marker",
 }
-
-
-def mask(nick: str) -> str:
-    """The source IrcTestClient.register gives a user (username = nick)."""
-    return f"{nick}!~{nick}@127.0.0.1"
-
-
-def plain(msg: Message) -> str:
-    """The line without its tags (the trailing ``:`` only where it is needed)."""
-    return Message(msg.command, msg.params, msg.source).to_line()
-
-
-def canon(line: str) -> str:
-    """An expected raw line in the form :func:`plain` produces."""
-    return plain(parse(line))
-
-
-def lines(messages: list[Message]) -> list[str]:
-    """Each message as a tagless line."""
-    return [plain(m) for m in messages]
-
-
-async def join_all(channel: str, *clients: IrcTestClient) -> None:
-    """Join the clients in order (the first creates the channel and is op), then drain."""
-    for client in clients:
-        await client.request(f"JOIN {channel}")
-    for client in clients:
-        await client.sync()
 
 
 def cap_tokens(replies: list[Message]) -> list[str]:

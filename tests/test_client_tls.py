@@ -4,21 +4,17 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import signal
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from lanchat.client.connection import ConnectError, Endpoint, connect
 from lanchat.client.link import Connector, Unreachable
 from lanchat.client.trust import CertificateChanged, KnownServers, Trust, fingerprint
+from tests import certs
 from tests.ircclient import IrcTestClient
 from tests.process import ServerProcess
 from tests.test_client_e2e import PASSWORDS, SERVER_CONFIG, ChatProcess, create_accounts, said_by
@@ -26,25 +22,9 @@ from tests.test_client_e2e import PASSWORDS, SERVER_CONFIG, ChatProcess, create_
 
 def make_pair(folder: Path, name: str) -> tuple[Path, Path, str]:
     """A self-signed certificate and its key in ``folder``, and the certificate's fingerprint."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path, fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    cert_path, key_path = certs.make_pair(folder, name)
+    der = ssl.PEM_cert_to_DER_cert(cert_path.read_text(encoding="utf-8"))
+    return cert_path, key_path, fingerprint(der)
 
 
 @dataclass

@@ -11,16 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 from lanchat.proto.message import Message
 from tests.conftest import RunningServer, ServerFactory
-from tests.ircclient import IrcTestClient, commands, find
+from tests.ircclient import IrcTestClient, commands, find, mask, wait_offline
 
 SERVER = "lanchat.local"
 HISTORY_CAPS = ["message-tags", "server-time", "echo-message", "batch", "labeled-response", "draft/chathistory"]
 MARKER_CAPS = ["draft/read-marker"]
-
-
-def mask(nick: str) -> str:
-    """The source IrcTestClient.register gives a user (username = nick)."""
-    return f"{nick}!~{nick}@127.0.0.1"
 
 
 def texts(messages: list[Message]) -> list[str]:
@@ -84,15 +79,6 @@ async def ten_messages(server: RunningServer) -> tuple[IrcTestClient, list[Messa
 def names(*numbers: int) -> list[str]:
     """["m3", "m4", …]."""
     return [f"m{i}" for i in numbers]
-
-
-async def wait_offline(observer: IrcTestClient, nick: str) -> None:
-    """Poll ISON until ``nick`` is no longer online."""
-    for _ in range(100):
-        reply = find(await observer.request(f"ISON {nick}"), "303")
-        if reply and not reply[0].params[-1].split():
-            return
-    raise AssertionError(f"{nick} is still online")
 
 
 # -- CHATHISTORY queries -----------------------------------------------------------------------

@@ -15,41 +15,13 @@ from datetime import UTC, datetime
 
 from lanchat.proto.message import Message, parse
 from tests.conftest import RunningServer, ServerFactory
-from tests.ircclient import IrcTestClient, commands, find
+from tests.ircclient import IrcTestClient, canon, commands, find, join_all, lines, mask, plain, wait_offline
 
 SERVER = "lanchat.local"
 TIME_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 MULTILINE = "draft/multiline"
 CONCAT = "draft/multiline-concat"
 REDACT_CAPS = ["message-tags", "echo-message", "draft/message-redaction"]
-
-
-def mask(nick: str) -> str:
-    """The source a guest registered by IrcTestClient.register gets (username = nick)."""
-    return f"{nick}!~{nick}@127.0.0.1"
-
-
-def plain(msg: Message) -> str:
-    """The line without its tags (the trailing ``:`` only where it is needed)."""
-    return Message(msg.command, msg.params, msg.source).to_line()
-
-
-def canon(line: str) -> str:
-    """An expected raw line in the form :func:`plain` produces."""
-    return plain(parse(line))
-
-
-def lines(messages: list[Message]) -> list[str]:
-    """Each message as a tagless line."""
-    return [plain(m) for m in messages]
-
-
-async def join_all(channel: str, *clients: IrcTestClient) -> None:
-    """Join the clients in order (the first creates the channel and is op), then drain."""
-    for client in clients:
-        await client.request(f"JOIN {channel}")
-    for client in clients:
-        await client.sync()
 
 
 async def send_and_settle(client: IrcTestClient, line: str) -> list[Message]:
@@ -880,15 +852,6 @@ async def accounts_server(make_server: ServerFactory) -> RunningServer:
     await server.add_account("alice", "pw-alice")
     await server.add_account("bob", "pw-bob")
     return server
-
-
-async def wait_offline(observer: IrcTestClient, nick: str) -> None:
-    """Poll ISON until ``nick`` is no longer online."""
-    for _ in range(100):
-        reply = find(await observer.request(f"ISON {nick}"), "303")
-        if reply and not reply[0].params[-1].split():
-            return
-    raise AssertionError(f"{nick} is still online")
 
 
 async def test_direct_message_to_offline_account_is_shown_at_its_next_login(make_server: ServerFactory) -> None:

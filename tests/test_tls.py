@@ -4,18 +4,13 @@ reload on SIGHUP, the fingerprint, STS, and switching plaintext off."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import signal
 import ssl
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from lanchat.net.tls import fingerprint
+from tests.certs import make_pair
 from tests.conftest import RunningServer, ServerFactory
 from tests.ircclient import IrcTestClient, find
 from tests.process import FAST_CONFIG, ServerProcess, lanchat
@@ -33,28 +28,6 @@ async def _tls_client(port: int) -> tuple[IrcTestClient, str]:
     der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     digest = hashlib.sha256(der).hexdigest().upper()
     return IrcTestClient(reader, writer), ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-
-
-def _make_pair(folder: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
 
 
 async def _tls_server(make_server: ServerFactory, **overrides: object) -> RunningServer:
@@ -80,7 +53,7 @@ async def test_self_signed_certificate_is_made_once_and_kept(make_server: Server
 
 
 async def test_a_configured_certificate_is_used_as_is(make_server: ServerFactory, tmp_path: Path) -> None:
-    cert, key = _make_pair(tmp_path, "chat.office.lan")
+    cert, key = make_pair(tmp_path, "chat.office.lan")
     server = await _tls_server(make_server, tls_cert=cert, tls_key=key)
     client, seen = await _tls_client(server.app.tls_addresses[0][1])
     server.clients.append(client)
@@ -89,7 +62,7 @@ async def test_a_configured_certificate_is_used_as_is(make_server: ServerFactory
 
 
 async def test_sighup_reloads_the_configured_certificate(tmp_path: Path) -> None:
-    cert, key = _make_pair(tmp_path, "old")
+    cert, key = make_pair(tmp_path, "old")
     config = tmp_path / "lanchat.toml"
     config.write_text(
         FAST_CONFIG.replace(
@@ -105,7 +78,7 @@ async def test_sighup_reloads_the_configured_certificate(tmp_path: Path) -> None
         before, seen = await _tls_client(tls_port)
         await before.register("early")
         assert seen == fingerprint(cert)
-        new_cert, new_key = _make_pair(tmp_path, "new")
+        new_cert, new_key = make_pair(tmp_path, "new")
         cert.write_bytes(new_cert.read_bytes())
         key.write_bytes(new_key.read_bytes())
         server.signal(signal.SIGHUP)
