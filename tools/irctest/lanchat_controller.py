@@ -149,7 +149,9 @@ class LanchatController(BaseServerController, DirectoryBasedController):
         self._data_path = self.directory / "data"
         self._data_path.mkdir(exist_ok=True)
 
-    def _config_text(self, password: Optional[str], websocket_port: Optional[int] = None) -> str:
+    def _config_text(
+        self, password: Optional[str], websocket_port: Optional[int] = None, tls: Optional[tuple[str, str]] = None
+    ) -> str:
         lines = [
             "[server]",
             'name = "My.Little.Server"',
@@ -173,7 +175,11 @@ class LanchatController(BaseServerController, DirectoryBasedController):
             "flood_rate = 0",
             "",
             "[tls]",
-            "enabled = false",
+            *(
+                [f"cert = {_toml_str(tls[0])}", f"key = {_toml_str(tls[1])}", "port = 0"]
+                if tls
+                else ["enabled = false"]
+            ),
             "",
             "[discovery]",
             "enabled = false",
@@ -203,8 +209,6 @@ class LanchatController(BaseServerController, DirectoryBasedController):
         websocket_port: Optional[int] = None,
         **kwargs: Any,  # newer irctest arguments (e.g. metadata keys)
     ) -> None:
-        if ssl:
-            raise NotImplementedByController("TLS")
         assert self.proc is None
         # Loopback only: never let the server listen on the wildcard address.
         if hostname in ("", "0.0.0.0", "::"):
@@ -212,7 +216,12 @@ class LanchatController(BaseServerController, DirectoryBasedController):
         self.hostname = hostname
         self.port = port
         self.create_config()
-        self._config_path.write_text(self._config_text(password, websocket_port), encoding="utf-8")
+        tls: Optional[tuple[str, str]] = None
+        if ssl:
+            # TLS on the test's port instead of plaintext, with irctest's certificate.
+            self.gen_ssl()
+            tls = (str(self.pem_path), str(self.key_path))
+        self._config_path.write_text(self._config_text(password, websocket_port, tls), encoding="utf-8")
 
         faketime_cmd: List[str] = []
         if faketime and shutil.which("faketime"):
@@ -229,8 +238,7 @@ class LanchatController(BaseServerController, DirectoryBasedController):
             str(self._data_path),
             "--host",
             hostname,
-            "--irc-port",
-            str(port),
+            *(["--tls-port", str(port), "--irc-port", "0"] if ssl else ["--irc-port", str(port)]),
         ]
         self._start()
 
