@@ -49,8 +49,15 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-#: Where the tests write screenshots of the main screens (docs/web-client.md shows them).
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+#: Where the tests write screenshots of the main screens. docs/web-client.md shows the ones
+#: in docs/screenshots/, refreshed by running the tests with LANCHAT_UPDATE_SCREENSHOTS=1;
+#: otherwise they go to a scratch folder so that a test run leaves the checkout as it was.
+DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SCREENSHOTS = (
+    DOCS_SCREENSHOTS
+    if os.environ.get("LANCHAT_UPDATE_SCREENSHOTS") == "1"
+    else Path(os.environ.get("TMPDIR", "/tmp")) / f"lanchat-screenshots-{os.getuid()}"
+)
 #: Playwright's default wait for expect() and locator actions, in milliseconds.
 WAIT_MS = 7000
 #: Console errors a page may log without failing the test (the 401 of /api/session when
@@ -213,7 +220,7 @@ class WebServer:
         return tab
 
     async def screenshot(self, tab: Tab, name: str) -> None:
-        """Save a screenshot of the page to docs/screenshots/<name>.png."""
+        """Save a screenshot of the page to SCREENSHOTS/<name>.png."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         viewport = tab.page.viewport_size or DESKTOP
         await tab.page.mouse.move(viewport["width"] / 2, 2)  # no hover effects

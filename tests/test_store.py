@@ -83,3 +83,25 @@ async def test_a_failing_write_does_not_take_the_batch_down(tmp_path: Path) -> N
         assert [m.text for m in found] == ["kept", "kept too"]
     finally:
         await store.close()
+
+
+async def test_messages_appended_together_share_one_commit_and_keep_their_order(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        first = store.append(_message(0, "starts a batch"), ())
+        rest = [store.append(_message(n, f"line {n}"), (("ann", "bob", "bob"),)) for n in range(1, 200)]
+        await first
+        for fut in rest:
+            await fut
+        found = await store.query("#c", after=None, before=None, limit=500, newest_first=False)
+        assert [m.text for m in found] == ["starts a batch"] + [f"line {n}" for n in range(1, 200)]
+        # The histogram counts messages, not insert statements: 200 writes in 2 commits.
+        assert store.batch_stats.total == 200
+        assert store.batch_stats.observations == 2
+        conn = sqlite3.connect(tmp_path / "s.db")
+        assert conn.execute("SELECT last_ms FROM dm_peers WHERE owner = 'ann' AND peer = 'bob'").fetchone() == (
+            1_700_000_000_000 + 199,
+        )
+    finally:
+        await store.close()

@@ -1,4 +1,4 @@
-"""The screenshots in docs/screenshots/ (a lively office conversation), and what they show."""
+"""The screenshots of the main screens (docs/screenshots/: a lively office conversation), and what they show."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""Message ids: time-ordered, unique, tag-safe (48 bits of ms then 80 random bits, base32hex)."""
+"""Message ids: time-ordered, unique, tag-safe (48 bits of ms then 80 random bits, in hex)."""
 
 from __future__ import annotations
 
-import base64
 import random
 import time
 
@@ -11,7 +10,6 @@ _rng = random.Random(_random)  # seeded from the OS once: fast, unpredictable en
 
 
 def new_msgid(now_ms: int | None = None) -> str:
-    """A 26-character id that sorts by time (base32hex keeps the byte order)."""
+    """A 32-character hex id that sorts by time."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = ((ms & 0xFFFFFFFFFFFF) << 80) | _rng.getrandbits(80)
-    return base64.b32hexencode(value.to_bytes(16, "big")).decode("ascii")[:26]
+    return f"{ms & 0xFFFFFFFFFFFF:012x}{_rng.getrandbits(80):020x}"

@@ -45,7 +45,7 @@ class MessageService:
         text: str,
         tags: dict[str, str],
         lines: tuple[tuple[str, bool], ...] = (),
-    ) -> Awaitable[MessageSent]:
+    ) -> Awaitable[None]:
         """Send PRIVMSG/NOTICE/TAGMSG text to a channel (``@#chan`` for ops only) or a nick.
 
         Channel checks raise at once; the returned awaitable completes once the message is
@@ -64,8 +64,8 @@ class MessageService:
             event = MessageSent(record, status, lines)
             if status or not self._storable(kind, tags):
                 self._deliver_to_channel(channel, event, session)
-                return _done(event)
-            return self._store_then(record, (), lambda: self._deliver_to_channel(channel, event, session), event)
+                return _done()
+            return self._store_then(record, (), lambda: self._deliver_to_channel(channel, event, session))
         message = (kind, text, tags, lines)
         peer = self.state.session(target)
         if peer is not None:  # no waiting before the append: order with other commands is kept
@@ -91,7 +91,7 @@ class MessageService:
         peer_id: str,
         peer_name: str,
         message: tuple[str, str, dict[str, str], tuple[tuple[str, bool], ...]],
-    ) -> Awaitable[MessageSent]:
+    ) -> Awaitable[None]:
         state = self.state
         kind, text, tags, lines = message
         my_id = state.identity(session)
@@ -99,22 +99,22 @@ class MessageService:
         event = MessageSent(record, "", lines)
         if not self._storable(kind, tags):
             state.publish(event, recipients, session)
-            return _done(event)
+            return _done()
         parties = ((my_id, peer_id, peer_name), (peer_id, my_id, session.nick))
-        return self._store_then(record, parties, lambda: state.publish(event, recipients, session), event)
+        return self._store_then(record, parties, lambda: state.publish(event, recipients, session))
 
     async def _send_offline(
         self,
         session: Session,
         nick: str,
         message: tuple[str, str, dict[str, str], tuple[tuple[str, bool], ...]],
-    ) -> MessageSent:
+    ) -> None:
         account = await self.state.store.get_account(self.state.fold(nick))
         if account is None:
             raise NoSuchNick(nick, "No such nick/channel")
         # Offline (or online under another nick): stored, and seen at next login.
         recipients = list(self.state.by_account.get(account.key, ()))
-        return await self._send_direct(session, recipients, account.key, account.name, message)
+        await self._send_direct(session, recipients, account.key, account.name, message)
 
     def _record(
         self, session: Session, kind: str, target: str, conversation: str, text: str, tags: dict[str, str]
@@ -131,22 +131,16 @@ class MessageService:
         record: StoredMessage,
         parties: tuple[tuple[str, str, str], ...],
         deliver: Callable[[], None],
-        event: MessageSent,
-    ) -> asyncio.Future[MessageSent]:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[MessageSent] = loop.create_future()
+    ) -> asyncio.Future[None]:
         stored = asyncio.ensure_future(self.state.store.append(record, parties))
 
         def on_stored(fut: asyncio.Future[None]) -> None:
-            exc = fut.exception()
-            if exc is not None:
-                done.set_exception(exc)
-                return
-            deliver()
-            done.set_result(event)
+            if not fut.cancelled() and fut.exception() is None:
+                deliver()
 
+        # Runs before any callback the caller adds: the message is out when the future is done.
         stored.add_done_callback(on_stored)
-        return done
+        return stored
 
     def _deliver_to_channel(self, channel: Channel, event: MessageSent, sender: Session) -> None:
         members = channel.members
@@ -344,7 +338,7 @@ def _has_ctcp(text: str) -> bool:
     return any(line.startswith("\x01") and not line.startswith("\x01ACTION ") for line in text.split("\n"))
 
 
-def _done(event: MessageSent) -> asyncio.Future[MessageSent]:
-    fut: asyncio.Future[MessageSent] = asyncio.get_running_loop().create_future()
-    fut.set_result(event)
+def _done() -> asyncio.Future[None]:
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
     return fut

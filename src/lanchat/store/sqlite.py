@@ -57,6 +57,71 @@ def _row_to_message(row: sqlite3.Row | tuple[Any, ...]) -> StoredMessage:
     )
 
 
+_INSERT_MESSAGE = (
+    "INSERT INTO messages(msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_DM_PEER = (
+    "INSERT INTO dm_peers(owner, peer, peer_name, last_ms) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT(owner, peer) DO UPDATE SET peer_name = excluded.peer_name, last_ms = excluded.last_ms"
+)
+
+
+class _MessageRows:
+    """The messages appended for one batch: one write op inserts them all."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.peers: list[list[tuple[str, str, str, int]]] = []
+        self.futures: list[asyncio.Future[None]] = []
+
+    def add(self, row: tuple[Any, ...], peers: list[tuple[str, str, str, int]], fut: asyncio.Future[None]) -> None:
+        self.rows.append(row)
+        self.peers.append(peers)
+        self.futures.append(fut)
+
+    def insert(self, conn: sqlite3.Connection) -> list[sqlite3.Error | None]:
+        """Insert every row at once; if that fails, row by row so only bad rows fail."""
+        conn.execute("SAVEPOINT rows")
+        try:
+            conn.executemany(_INSERT_MESSAGE, self.rows)
+            conn.executemany(_UPSERT_DM_PEER, [p for peers in self.peers for p in peers])
+            conn.execute("RELEASE rows")
+            return [None] * len(self.rows)
+        except sqlite3.Error:
+            conn.execute("ROLLBACK TO rows")
+            conn.execute("RELEASE rows")
+        results: list[sqlite3.Error | None] = []
+        for row, peers in zip(self.rows, self.peers, strict=True):
+            conn.execute("SAVEPOINT one")
+            try:
+                conn.execute(_INSERT_MESSAGE, row)
+                conn.executemany(_UPSERT_DM_PEER, peers)
+                conn.execute("RELEASE one")
+                results.append(None)
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK TO one")
+                conn.execute("RELEASE one")
+                results.append(exc)
+        return results
+
+    def resolve(self, done: asyncio.Future[list[sqlite3.Error | None]]) -> None:
+        """Complete each message's future with its own outcome."""
+        if done.cancelled():
+            for fut in self.futures:
+                fut.cancel()
+            return
+        exc = done.exception()
+        outcomes = done.result() if exc is None else [exc] * len(self.futures)
+        for fut, outcome in zip(self.futures, outcomes, strict=True):
+            if fut.done():
+                continue
+            if outcome is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(outcome)
+
+
 class SqliteStore:
     """Implements core.ports.Store on one SQLite database file."""
 
@@ -75,6 +140,8 @@ class SqliteStore:
         self.batch_stats = Histogram((1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000))
         self._unindexed = 0
         self._indexer: asyncio.Task[None] | None = None
+        self._open_rows: _MessageRows | None = None
+        self._pending_writes = 0  # writes queued for the next batch, each message counted
         self.commit_stats = Histogram((0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -134,15 +201,18 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._pending.append((op, fut))
+        self._pending_writes += 1
         if not self._in_flight:
             self._start_batch(loop)
         return fut
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
+        writes, self._pending_writes = self._pending_writes, 0
+        self._open_rows = None  # later messages go to the next batch
         self._in_flight = True
         work = loop.run_in_executor(self._writer_pool, self._run_batch, [op for op, _ in batch])
-        work.add_done_callback(lambda done: self._batch_done(loop, batch, done))
+        work.add_done_callback(lambda done: self._batch_done(loop, batch, writes, done))
 
     def _run_batch(self, ops: list[WriteOp]) -> tuple[list[tuple[bool, Any]], float]:
         conn = self._writer_conn
@@ -188,13 +258,14 @@ class SqliteStore:
         self,
         loop: asyncio.AbstractEventLoop,
         batch: list[tuple[WriteOp, asyncio.Future[Any]]],
+        writes: int,
         done: asyncio.Future[tuple[list[tuple[bool, Any]], float]],
     ) -> None:
         self._in_flight = False
         exc = done.exception()
         if exc is None:
             results, seconds = done.result()
-            self.batch_stats.observe(len(batch))
+            self.batch_stats.observe(writes)
             self.commit_stats.observe(seconds)
         for i, (_, fut) in enumerate(batch):
             if fut.done():
@@ -408,7 +479,8 @@ class SqliteStore:
     # -- history ---------------------------------------------------------------------------
 
     def append(self, message: StoredMessage, dm_parties: Sequence[tuple[str, str, str]]) -> Awaitable[None]:
-        """Store a message (and, for a DM, each party's conversation index)."""
+        """Store a message (and, for a DM, each party's conversation index). The messages of a
+        batch are inserted together with ``executemany``; each still succeeds or fails alone."""
         s = message.sender
         row = (
             message.msgid,
@@ -426,22 +498,17 @@ class SqliteStore:
         )
         peers = [(owner, key, name, message.time_ms) for owner, key, name in dm_parties]
         self._unindexed += 1
-
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO messages(msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            if peers:
-                conn.executemany(
-                    "INSERT INTO dm_peers(owner, peer, peer_name, last_ms) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT(owner, peer) DO UPDATE SET peer_name = excluded.peer_name,"
-                    " last_ms = excluded.last_ms",
-                    peers,
-                )
-
-        return self._write(op)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        rows = self._open_rows
+        if rows is not None:  # still queued: the writer thread has not seen it yet
+            rows.add(row, peers, fut)
+            self._pending_writes += 1
+            return fut
+        rows = _MessageRows()
+        rows.add(row, peers, fut)  # before _write, which may hand it to the writer thread at once
+        self._open_rows = rows
+        self._write(rows.insert).add_done_callback(rows.resolve)
+        return fut
 
     async def find(self, msgid: str) -> StoredMessage | None:
         """The stored message with that msgid, or None."""

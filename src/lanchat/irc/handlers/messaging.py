@@ -26,15 +26,23 @@ if TYPE_CHECKING:
 MULTILINE_CONCAT = "draft/multiline-concat"
 
 
+def _bytes(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def too_long_to_relay(client: Client, kind: str, target: str, texts: list[str]) -> bool:
     """True when a relayed line (with the sender's ``nick!user@host``) would not fit in 512
     bytes. Such messages are refused (417) rather than cut: nothing is lost silently."""
-    overhead = len(f":{client.me.mask} {kind} {target} :".encode()) + 2
-    return any(overhead + len(text.encode()) > MAX_BODY_BYTES for text in texts)
+    user = client.me
+    # ":" mask " " kind " " target " :" text CR LF
+    overhead = _bytes(user.nick) + _bytes(user.user) + _bytes(user.host) + _bytes(kind) + _bytes(target) + 9
+    return any(overhead + _bytes(text) > MAX_BODY_BYTES for text in texts)
 
 
 def client_tags(msg: Message) -> dict[str, str]:
     """The client-only (``+``) tags of a message; other client-sent tags are not relayed."""
+    if not msg.tags:
+        return {}
     return {k: v for k, v in msg.tags.items() if k.startswith("+")}
 
 
