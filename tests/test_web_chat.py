@@ -369,6 +369,12 @@ async def test_browse_join_create_and_leave_channels(web: WebServer) -> None:
     await expect(alice.conv("#projects")).to_have_count(0)
     await expect(alice.page.locator(".conv[aria-current=page]")).to_have_count(1)
 
+    # Kicked by bob, the operator of #music: the channel goes away, with the reason shown.
+    await bob.send("KICK #music alice :off topic")
+    await expect(alice.page.locator(".toast")).to_contain_text("bob removed you from #music: off topic")
+    await expect(alice.conv("#music")).to_have_count(0)
+    await expect(alice.page.locator(".conv[aria-current=page]")).to_have_count(1)
+
 
 async def test_away_status_and_desktop_notifications(web: WebServer) -> None:
     await web.account("alice")

@@ -95,11 +95,7 @@ export const HANDLERS = {
     const conv = this.conversation(msg.params[0], false);
     if (!conv) return;
     if (this.isMe(nick)) {
-      this.convs.delete(conv.key);
-      if (this.activeKey === conv.key) {
-        this.activeKey = null;
-        this.pickActive();
-      }
+      this.dropConversation(conv);
     } else {
       conv.members.delete(this.fold(nick));
       conv.touch();
@@ -110,11 +106,7 @@ export const HANDLERS = {
     const conv = this.conversation(channel, false);
     if (!conv) return;
     if (this.isMe(nick)) {
-      this.convs.delete(conv.key);
-      if (this.activeKey === conv.key) {
-        this.activeKey = null;
-        this.pickActive();
-      }
+      this.dropConversation(conv);
       this.toast(`${parseSource(msg.source).nick} removed you from ${channel}${reason ? `: ${reason}` : ""}`, "info");
     } else {
       conv.members.delete(this.fold(nick));

@@ -250,6 +250,15 @@ export class ChatState extends EventTarget {
     this.changed();
   }
 
+  /** Forget a conversation (a channel left or kicked from); another one opens if it was open. */
+  dropConversation(conv) {
+    this.convs.delete(conv.key);
+    if (this.activeKey === conv.key) {
+      this.activeKey = null;
+      this.pickActive();
+    }
+  }
+
   pickActive() {
     if (this.active) return;
     const saved = localStorage.getItem("lanchat.active");
