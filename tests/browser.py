@@ -93,6 +93,10 @@ class Tab:
         """The sidebar entry of a conversation."""
         return self.page.locator(f'.conv[data-conv="{name}"]')
 
+    def dms(self) -> Locator:
+        """The direct conversations listed in the sidebar."""
+        return self.page.locator('ul[aria-labelledby="dms-title"] .conv')
+
     def messages(self) -> Locator:
         """The messages shown in the open conversation."""
         return self.page.locator(".message-list .msg")

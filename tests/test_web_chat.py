@@ -419,3 +419,98 @@ async def test_away_status_and_desktop_notifications(web: WebServer) -> None:
         {"title": "bob in #general", "body": "alice: can you check the build?"},
         {"title": "bob", "body": "psst, a direct message"},
     ]
+
+
+async def command(tab: Tab, text: str) -> None:
+    """Type a slash command and press Enter; wait until the message box has taken it."""
+    await tab.composer.fill(text)
+    await tab.composer.press("Enter")
+    await expect(tab.composer).to_have_value("")
+
+
+async def test_bare_topic_command_shows_the_topic_and_changes_nothing(web: WebServer) -> None:
+    await web.account("alice")
+    await web.account("bob")
+    alice = await web.login("alice", open_conv="#general")
+    await command(alice, "/join #projects")  # alice creates it: she is its operator
+    await expect(alice.conv("#projects")).to_have_attribute("aria-current", "page")
+    bob = await web.irc("bob")
+    await bob.send("JOIN #projects")
+    await expect(alice.page.locator('.member[data-nick="bob"]')).to_be_visible()
+    topic = alice.page.locator(".chat-topic")
+
+    await command(alice, "/topic")
+    await expect(alice.page.locator(".toast")).to_contain_text("No topic set in #projects.")
+    await command(alice, "/topic Roadmap and releases")
+    await expect(topic).to_have_text("Roadmap and releases")
+    await bob.expect("TOPIC")
+
+    await command(alice, "/topic")
+    await expect(alice.page.locator(".toast").last).to_have_text("Topic of #projects: Roadmap and releases")
+    # Nothing was sent: the next message reaches bob with no TOPIC before it, and the topic stands.
+    await alice.send("after the bare /topic")
+    await bob.expect("PRIVMSG", lambda m: m.params[1] == "after the bare /topic")
+    assert [m.params for m in bob.log if m.command == "TOPIC"] == [["#projects", "Roadmap and releases"]]
+    reply = await bob.request("TOPIC #projects")
+    assert [m.params[2] for m in reply if m.command == "332"] == ["Roadmap and releases"]
+    await expect(topic).to_have_text("Roadmap and releases")
+
+
+async def test_names_with_spaces_are_refused_not_sent(web: WebServer) -> None:
+    await web.account("alice")
+    await web.account("bob")
+    alice = await web.login("alice", open_conv="#general")
+    bob = await web.irc("bob")
+
+    await alice.page.get_by_role("button", name="New direct message").click()
+    dialog = alice.page.get_by_role("dialog", name="New direct message")
+    await dialog.get_by_label("Username").fill("bob smith")
+    await dialog.get_by_label("Username").press("Enter")
+    await expect(dialog.get_by_role("alert")).to_have_text("A username cannot contain spaces.")
+    await expect(dialog.get_by_label("Username")).to_have_attribute("aria-invalid", "true")
+    await expect(alice.dms()).to_have_count(0)
+    # With the name corrected the conversation opens.
+    await dialog.get_by_label("Username").fill("bob")
+    await expect(dialog.get_by_role("alert")).to_be_hidden()
+    await dialog.get_by_label("Username").press("Enter")
+    await expect(alice.conv("bob")).to_have_attribute("aria-current", "page")
+    await alice.send("hello")
+    assert await privmsgs(bob, "bob") == ["hello"]
+
+    # /msg and /join refuse a name that a new line would split, and keep the text.
+    await alice.composer.fill("/msg bob\nsmith hi")
+    await alice.composer.press("Enter")
+    await expect(alice.page.locator(".toast").last).to_have_text("A username cannot contain spaces.")
+    await expect(alice.composer).to_have_value("/msg bob\nsmith hi")
+    await alice.composer.fill("/join #a\nQUIT")
+    await alice.composer.press("Enter")
+    await expect(alice.page.locator(".toast").last).to_have_text("A channel name cannot contain spaces.")
+    await expect(alice.page.locator(".conv")).to_have_count(2)  # #general and bob
+    assert await privmsgs(bob, "bob") == ["hello"]
+    assert not [m for m in bob.log if m.command in ("PRIVMSG", "NOTICE") and "smith" in " ".join(m.params)]
+
+    # The serialiser itself refuses middle parameters that would change the line.
+    problems = await alice.page.evaluate(
+        """async () => {
+            const { formatMessage } = await import("/assets/irc.js");
+            const refused = (params) => {
+                try { formatMessage("PRIVMSG", params); return false; } catch { return true; }
+            };
+            return {
+                space: refused(["bob smith", "hello"]),
+                empty: refused(["", "hello"]),
+                colon: refused([":bob", "hello"]),
+                newline: refused(["bob\\r\\nQUIT", "hello"]),
+                fine: formatMessage("PRIVMSG", ["bob", "hello there"]),
+                lastEmpty: formatMessage("TOPIC", ["#a", ""]),
+            };
+        }"""
+    )
+    assert problems == {
+        "space": True,
+        "empty": True,
+        "colon": True,
+        "newline": True,
+        "fine": "PRIVMSG bob :hello there",
+        "lastEmpty": "TOPIC #a :",
+    }

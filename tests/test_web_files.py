@@ -143,3 +143,25 @@ async def test_files_over_the_size_limit_are_refused_in_the_browser(web: WebServ
     )
     await expect(alice.page.locator(".toast")).to_contain_text("huge.iso is too large")
     await expect(alice.page.locator(".uploads progress")).to_have_count(0)
+
+
+async def test_links_to_files_on_other_sites_stay_links(web: WebServer) -> None:
+    await web.account("alice")
+    await web.account("bob")
+    alice = await web.login("alice", open_conv="#general")
+    bob = await web.irc("bob")
+    external = "https://www.kernel.org/files/v6/linux-6.9.tar.xz"
+    await bob.send(f"PRIVMSG #general :see {external} for the sources")
+    message = alice.message("for the sources")
+    link = message.locator(".msg-text a")
+    await expect(link).to_have_text(external)
+    await expect(link).to_have_attribute("href", external)
+    await expect(message.locator(".msg-text")).to_have_text(f"see {external} for the sources")
+    assert await message.locator(".file-card, .image-preview").count() == 0
+
+    # The same path on this server's own origin is a shared file: a card.
+    own = web.url + "files/abc123/linux-6.9.tar.xz"
+    await bob.send(f"PRIVMSG #general :{own}")
+    card = alice.page.locator(".message-list .file-card")
+    await expect(card).to_have_count(1)
+    await expect(card).to_have_attribute("href", "/files/abc123/linux-6.9.tar.xz")

@@ -38,8 +38,11 @@ export class ChatUI {
         run: () => state.join(e.detail.channel),
       }),
     );
-    document.addEventListener("visibilitychange", () => this.schedule());
-    window.addEventListener("focus", () => this.schedule());
+    // Listeners outside this.root: destroy() removes them, so that nothing keeps this UI alive.
+    this.onWake = () => this.schedule();
+    document.addEventListener("visibilitychange", this.onWake);
+    window.addEventListener("focus", this.onWake);
+    NARROW.addEventListener("change", this.onWake);
     this.onKey = (e) => this.onGlobalKey(e);
     document.addEventListener("keydown", this.onKey);
     this.countdown = setInterval(() => {
@@ -49,6 +52,9 @@ export class ChatUI {
   }
 
   destroy() {
+    document.removeEventListener("visibilitychange", this.onWake);
+    window.removeEventListener("focus", this.onWake);
+    NARROW.removeEventListener("change", this.onWake);
     document.removeEventListener("keydown", this.onKey);
     clearInterval(this.countdown);
     clearInterval(this.state.typingTimer);
@@ -198,7 +204,6 @@ export class ChatUI {
     this.layout = h("div.layout", { id: "layout" }, this.sidebar, this.main, this.backdrop);
     this.root.replaceChildren(this.layout, this.toasts);
     this.setupDrop();
-    NARROW.addEventListener("change", () => this.schedule());
   }
 
   setNav(open) {

@@ -3,6 +3,7 @@
 
 import { upload } from "./api.js";
 import { formatSize, h, icon, iconButton } from "./dom.js";
+import { nameProblem } from "./irc.js";
 
 const TYPING_EVERY_MS = 3000;
 const MAX_ROWS = 10;
@@ -177,20 +178,42 @@ export class Composer {
         if (arg) state.sendText(conv, `\x01ACTION ${arg}\x01`);
         return true;
       case "join":
-      case "j":
-        if (arg) state.join(arg.split(" ")[0]);
+      case "j": {
+        const name = arg.split(" ")[0];
+        if (!name) return true;
+        const problem = nameProblem(name, "channel name");
+        if (problem) {
+          this.ui.toast(problem);
+          return false;
+        }
+        state.join(name);
         return true;
+      }
       case "part":
       case "leave":
         state.part(conv);
         return true;
       case "topic":
-        state.setTopic(conv, arg);
+        if (conv.type !== "channel") {
+          this.ui.toast("Only channels have a topic.", "info");
+          return false;
+        }
+        // Bare /topic shows the topic; clearing it is done in the header's topic editor.
+        if (arg) state.setTopic(conv, arg);
+        else {
+          const shown = conv.topic ? `Topic of ${conv.name}: ${conv.topic}` : `No topic set in ${conv.name}.`;
+          this.ui.toast(shown, "info");
+        }
         return true;
       case "msg":
       case "query": {
         const [nick, ...words] = arg.split(" ");
         if (!nick) return false;
+        const problem = nameProblem(nick, "username");
+        if (problem) {
+          this.ui.toast(problem);
+          return false;
+        }
         const dm = state.openDm(nick);
         if (words.length) state.sendText(dm, words.join(" "));
         return true;

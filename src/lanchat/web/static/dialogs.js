@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { avatar, formatFull, formatShort, h, icon, iconButton, nickClass, richText } from "./dom.js";
+import { nameProblem } from "./irc.js";
 
 /** A modal <dialog> with a title and a close button; returns {dialog, body, close}. */
 export function openDialog(title, { className = "", onClose = null, describedBy = null } = {}) {
@@ -172,12 +173,18 @@ export function newDmDialog(ui) {
       if (!state.isMe(member.nick)) known.set(state.fold(member.nick), member.nick);
   }
   const listId = "dm-people";
+  const error = h("p.form-error", { id: "dm-nick-error", role: "alert", hidden: true });
   const input = h("input", {
     id: "dm-nick",
     list: listId,
     autocomplete: "off",
     autocapitalize: "none",
     required: true,
+    aria: { describedby: "dm-nick-error" },
+    oninput: () => {
+      error.hidden = true;
+      input.removeAttribute("aria-invalid");
+    },
   });
   const people = h("ul.people-list", { aria: { label: "People online" } });
   for (const nick of [...known.values()].sort((a, b) => a.localeCompare(b))) {
@@ -208,12 +215,23 @@ export function newDmDialog(ui) {
         event.preventDefault();
         const nick = input.value.trim();
         if (!nick) return;
+        const problem = state.isChannel(nick)
+          ? `${nick} is a channel: join it from Browse channels.`
+          : nameProblem(nick, "username");
+        if (problem) {
+          error.textContent = problem;
+          error.hidden = false;
+          input.setAttribute("aria-invalid", "true");
+          input.focus();
+          return;
+        }
         state.openDm(nick);
         close();
         ui.composer.focus();
       },
     },
     h("div.field", {}, h("label", { for: "dm-nick" }, "Username"), input),
+    error,
     h(
       "datalist",
       { id: listId },

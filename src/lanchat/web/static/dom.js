@@ -240,7 +240,10 @@ export function avatar(nick, size = "") {
 const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
 const IMAGE_EXT = /\.(png|jpe?g|gif|webp)$/i; // the types the server shows inline
 
-/** Information about an uploaded file from a URL: {path, name, image} or null. */
+/**
+ * Information about a file uploaded to this server from a URL: {path, name, image} or null.
+ * Only links to the page's own origin count: https://elsewhere/files/a/b is an ordinary link.
+ */
 export function uploadedFile(url) {
   let parsed;
   try {
@@ -248,6 +251,7 @@ export function uploadedFile(url) {
   } catch {
     return null;
   }
+  if (parsed.origin !== location.origin) return null;
   const match = /^\/files\/[^/]+\/([^/]+)$/.exec(parsed.pathname);
   if (!match) return null;
   let name = match[1];

@@ -23,7 +23,7 @@ export const HANDLERS = {
     this.onChat(msg, this.fromChat(msg));
   },
   TAGMSG(msg) {
-    const conv = this.convFor(msg);
+    const conv = this.convFor(msg, false); // typing or a reaction opens no new conversation
     if (!conv) return;
     const nick = parseSource(msg.source).nick;
     const typing = msg.tags["+typing"] ?? msg.tags["+draft/typing"];
@@ -48,7 +48,7 @@ export const HANDLERS = {
     }
   },
   REDACT(msg) {
-    const conv = this.convFor(msg);
+    const conv = this.convFor(msg, false);
     if (!conv) return;
     const id = msg.params[1];
     if (this.remove(conv, id)) return;

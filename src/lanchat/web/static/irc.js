@@ -86,7 +86,11 @@ export function parseMessage(line) {
   return msg;
 }
 
-/** Serialise a message: formatMessage("PRIVMSG", ["#a", "hi there"], {label: "x"}). */
+/**
+ * Serialise a message: formatMessage("PRIVMSG", ["#a", "hi there"], {label: "x"}).
+ * Only the last parameter may be empty or hold spaces; a middle one that would change the
+ * line's meaning (empty, a space, CR, LF, NUL, a leading ":") throws instead.
+ */
 export function formatMessage(command, params = [], tags = {}) {
   let line = "";
   const tagItems = Object.entries(tags).filter(([, v]) => v !== undefined && v !== null);
@@ -95,15 +99,31 @@ export function formatMessage(command, params = [], tags = {}) {
   }
   line += command;
   params.forEach((param, i) => {
-    const text = String(param).replace(/[\r\n\0]/g, " ");
     const last = i === params.length - 1;
-    if (last && (text === "" || text.includes(" ") || text.startsWith(":"))) {
+    if (!last) {
+      const text = String(param);
+      if (text === "" || /[ \r\n\0]/.test(text) || text.startsWith(":"))
+        throw new Error(`${command}: invalid parameter ${JSON.stringify(text)}`);
+      line += " " + text;
+      return;
+    }
+    const text = String(param).replace(/[\r\n\0]/g, " ");
+    if (text === "" || text.includes(" ") || text.startsWith(":")) {
       line += " :" + text;
     } else {
       line += " " + text;
     }
   });
   return line;
+}
+
+/** Why a typed nick or channel name cannot be used (a sentence for the user), or null. */
+export function nameProblem(name, what = "name") {
+  if (!name) return `Enter a ${what}.`;
+  if (/\s/.test(name)) return `A ${what} cannot contain spaces.`;
+  if (/[\0-\x1f\x7f]/.test(name)) return `A ${what} cannot contain control characters.`;
+  if (name.startsWith(":")) return `A ${what} cannot start with “:”.`;
+  return null;
 }
 
 /** Split a source "nick!user@host" into its parts. */

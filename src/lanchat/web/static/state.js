@@ -8,6 +8,10 @@ export const HISTORY_PAGE = 50;
 const PENDING_TIMEOUT_MS = 20000;
 const LINE_BYTES = 380;
 const COUNTED = new Set(["PRIVMSG", "NOTICE", "ACTION"]);
+/** Reactions held for messages not loaded (yet), per conversation; the oldest go first. */
+const MAX_PENDING_REACTIONS = 500;
+/** Messages kept of a conversation that is not open; older ones load again on scrolling up. */
+const KEEP_MESSAGES = 1000;
 
 let localCounter = 0;
 
@@ -20,7 +24,8 @@ export class Conversation {
     this.byId = new Map();
     this.seen = new Set();
     this.reactionIds = new Map();
-    this.pendingReactions = new Map();
+    this.pendingReactions = new Map(); // msgid -> [TAGMSG], in arrival order
+    this.pendingCount = 0;
     this.topic = "";
     this.members = new Map(); // folded nick -> {nick, prefix}
     this.namesBuffer = null;
@@ -63,6 +68,7 @@ export class ChatState extends EventTarget {
     this.everConnected = false;
     this.away = null;
     this.hiddenDms = loadJson("lanchat.hiddenDms", {});
+    this.keepMessages = KEEP_MESSAGES;
     this.typingTimer = setInterval(() => this.expireTyping(), 1000);
   }
 
@@ -214,7 +220,9 @@ export class ChatState extends EventTarget {
 
   setActive(key) {
     const conv = key ? this.convs.get(key) : null;
+    const left = this.active;
     this.activeKey = conv ? conv.key : null;
+    if (left && left !== conv) this.trim(left);
     if (conv) {
       localStorage.setItem("lanchat.active", conv.name);
       if (conv.type === "dm" && this.hiddenDms[conv.key] !== undefined) {
@@ -461,8 +469,30 @@ export class ChatState extends EventTarget {
       visit(item, conv);
     }
     if (oldest && (!conv.oldestCursor || oldest.time <= conv.oldestCursor.time)) conv.oldestCursor = oldest;
+    this.trim(conv);
     conv.touch();
     return count;
+  }
+
+  /**
+   * Bound the memory of a conversation that is not open: keep its newest messages only, and
+   * make scrolling up fetch the rest again (from the oldest message kept).
+   */
+  trim(conv) {
+    const extra = conv.messages.length - this.keepMessages;
+    if (extra <= 0 || conv.key === this.activeKey || conv.loadingOlder || conv.historyState === "loading") return;
+    const dropped = conv.messages.splice(0, extra);
+    for (const m of dropped) conv.byId.delete(m.id);
+    for (const [id, reaction] of conv.reactionIds) {
+      if (!conv.byId.has(reaction.target)) conv.reactionIds.delete(id);
+    }
+    // What was dropped must not count as already seen when it comes back with older history.
+    conv.seen = new Set([...conv.byId.keys(), ...conv.reactionIds.keys()]);
+    const first = conv.messages[0];
+    const msgid = /^(local|pending)-/.test(first.id) ? undefined : first.id;
+    conv.oldestCursor = { time: first.time, msgid };
+    conv.oldestReached = false;
+    conv.touch();
   }
 
   /** A message from history: no notification, no typing changes. */
@@ -576,6 +606,7 @@ export class ChatState extends EventTarget {
     const waiting = conv.pendingReactions.get(m.id);
     if (waiting) {
       conv.pendingReactions.delete(m.id);
+      conv.pendingCount -= waiting.length;
       for (const reaction of waiting) this.applyReaction(conv, reaction);
     }
     conv.touch();
@@ -601,6 +632,12 @@ export class ChatState extends EventTarget {
       const list = conv.pendingReactions.get(target) ?? [];
       list.push(msg);
       conv.pendingReactions.set(target, list);
+      conv.pendingCount += 1;
+      for (const [id, old] of conv.pendingReactions) {
+        if (conv.pendingCount <= MAX_PENDING_REACTIONS) break;
+        conv.pendingReactions.delete(id);
+        conv.pendingCount -= old.length;
+      }
       return;
     }
     const nick = parseSource(msg.source).nick;
@@ -654,8 +691,11 @@ export class ChatState extends EventTarget {
     }
   }
 
-  /** The conversation a PRIVMSG/NOTICE/TAGMSG/REDACT belongs to (null for server notices). */
-  convFor(msg) {
+  /**
+   * The conversation a PRIVMSG/NOTICE/TAGMSG/REDACT belongs to (null for server notices).
+   * A direct conversation is created only when asked (for messages, not typing or reactions).
+   */
+  convFor(msg, create = true) {
     let target = msg.params[0] ?? "";
     const statusmsg = this.conn.isupport.get("STATUSMSG") ?? "";
     while (target.length > 1 && statusmsg.includes(target[0]) && this.isChannel(target.slice(1)))
@@ -664,7 +704,7 @@ export class ChatState extends EventTarget {
     const src = msg.source ?? "";
     if (!src.includes("!")) return null; // from the server
     const nick = parseSource(src).nick;
-    return this.conversation(this.isMe(nick) ? target : nick);
+    return this.conversation(this.isMe(nick) ? target : nick, create);
   }
 
   onChat(msg, m) {
@@ -691,6 +731,7 @@ export class ChatState extends EventTarget {
       this.monitor([conv.name]);
     }
     this.insert(conv, m);
+    this.trim(conv);
     conv.typing.delete(this.fold(m.nick));
     if (!m.mine && (conv.type === "dm" || m.mention)) this.emit("notify", { conv, message: m });
   }
