@@ -94,6 +94,22 @@ def test_a_plaintext_announcement_merges_by_its_tls_port_when_names_differ() -> 
     assert [(s.tls_port, s.plain_port) for s in found] == [(10001, 10000)]
 
 
+def test_what_an_announcement_says_is_made_safe_to_print() -> None:
+    hostile = ServiceRecord(
+        TLS_SERVICE,
+        f"office\x1b]0;PWNED\x07.{TLS_SERVICE}",
+        "box\x9b2J.local.",
+        ("192.0.2.7\x08\x08",),
+        10001,
+        {"software": "lanchat"},
+    )
+    [server] = merge_services([hostile])
+    line = server.describe()
+    for control in ("\x1b", "\x07", "\x9b", "\x08"):
+        assert control not in line
+    assert line == "office\ufffd]0;PWNED\ufffd — box\ufffd2j.local (192.0.2.7\ufffd\ufffd; TLS port 10001)"
+
+
 # -- browsing over multicast -----------------------------------------------------------------
 
 
@@ -177,7 +193,7 @@ async def test_without_an_address_it_finds_the_only_server(request: pytest.Fixtu
         chat.expect("Found office on ")
         chat.expect(f"Connected to 127.0.0.1:{tls_port} with TLS.")
         chat.expect("First connection to this server")
-        chat.expect("It matches the one the server announces on the LAN")
+        chat.expect("The LAN announcement gives the same one, but that proves nothing")
         chat.login("alice")
         chat.send("/quit")
         assert chat.exit_status() == 0

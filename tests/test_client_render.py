@@ -35,6 +35,17 @@ def renderer(current: str | None = "#general") -> Renderer:
     return Renderer(conversations, tz=UTC, today=lambda: date(2026, 11, 26))
 
 
+def test_a_malformed_line_is_one_line_saying_so() -> None:
+    assert renderer().event(ev.MalformedLine("CAP\x1b[2J"), AT) == [
+        "14:05 *** Ignored a malformed line from the server (CAP\ufffd[2J)."
+    ]
+
+
+def test_a_time_at_the_edge_of_the_calendar_is_shown_as_it_is() -> None:
+    west = Renderer(Conversations(), tz=timezone(timedelta(hours=-5)), today=lambda: date(2026, 11, 26))
+    assert west.stamp(datetime(1, 1, 1, 2, 30, tzinfo=UTC)).endswith("01-01 02:30")
+
+
 def test_chat_lines_are_name_colon_text_with_the_time() -> None:
     r = renderer()
     assert r.message(message()) == "14:05 bob : hello"

@@ -11,6 +11,7 @@ import pytest
 
 from lanchat.client.session import ClientSession
 from lanchat.client.session import events as ev
+from lanchat.client.session.dispatch import HANDLERS
 from lanchat.client.session.wire import (
     action_text,
     iso_timestamp,
@@ -321,3 +322,38 @@ def test_the_client_uses_proto_and_no_server_module() -> None:
     assert "lanchat.proto.message" in modules
     outside = [m for m in modules if not m.startswith(("lanchat.client", "lanchat.proto"))]
     assert outside == []
+
+
+# -- malformed lines -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ":srv CAP alice NEW *",
+        ":srv CAP * LS *",
+        ":srv CAP alice ACK *",
+        ":srv 305",
+        ":srv 306",
+        "@time=9999-12-31T23:59:59-23:59 :bob!~b@h PRIVMSG #general :from the end of time",
+    ],
+)
+def test_short_or_odd_lines_are_handled(line: str) -> None:
+    session = registered()
+    events = session.feed(parse(line))
+    assert not [e for e in events if isinstance(e, ev.MalformedLine)]
+    for event in events:
+        if isinstance(event, ev.MessageReceived):
+            assert event.message.time == NOW
+
+
+def test_a_line_the_session_cannot_handle_is_reported_and_the_next_ones_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(session: ClientSession, msg: Message) -> list[ev.Event]:
+        raise KeyError("a bug a server line found")
+
+    monkeypatch.setitem(HANDLERS, "FROB", broken)
+    session = registered()
+    assert feed(session, ":srv FROB x", "PING :still") == [ev.MalformedLine("FROB")]
+    assert lines(session) == ["PONG still"]

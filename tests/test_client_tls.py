@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from lanchat.client.app import show_connection
 from lanchat.client.connection import ConnectError, Endpoint, connect
 from lanchat.client.link import Connector, Unreachable
 from lanchat.client.trust import CertificateChanged, KnownServers, Trust, fingerprint
+from lanchat.client.ui import TerminalUI
 from tests import certs
 from tests.ircclient import IrcTestClient
 from tests.process import ServerProcess
 from tests.test_client_e2e import PASSWORDS, SERVER_CONFIG, ChatProcess, create_accounts, said_by
+from tests.test_client_robustness import FakeIrc
 
 
 def make_pair(folder: Path, name: str) -> tuple[Path, Path, str]:
@@ -85,6 +88,8 @@ async def test_pinned_on_first_use_accepted_when_same_refused_when_changed(
         await link.close()
         assert verdict is not None
         assert (verdict.trust, verdict.fingerprint) == (Trust.FIRST_USE, fp1)
+        assert known.lookup(f"127.0.0.1:{port}") is None  # pinned once the login worked:
+        known.accept(verdict)
         assert known.lookup(f"127.0.0.1:{port}") == fp1
         assert f"127.0.0.1:{port} {fp1}" in known.path.read_text()
 
@@ -114,6 +119,8 @@ async def test_pinned_on_first_use_accepted_when_same_refused_when_changed(
         await link.close()
         assert verdict is not None
         assert (verdict.trust, verdict.fingerprint, verdict.previous) == (Trust.REPLACED, fp2, fp1)
+        assert known.lookup(f"127.0.0.1:{port}") == fp1
+        known.accept(verdict)
         assert known.lookup(f"127.0.0.1:{port}") == fp2
     finally:
         fake.server.close()
@@ -121,7 +128,9 @@ async def test_pinned_on_first_use_accepted_when_same_refused_when_changed(
 
 
 async def test_on_first_use_the_certificate_must_match_the_one_announced(
-    tmp_path: Path, certificates: tuple[tuple[Path, Path, str], tuple[Path, Path, str]]
+    tmp_path: Path,
+    certificates: tuple[tuple[Path, Path, str], tuple[Path, Path, str]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     (cert1, key1, fp1), (_cert2, _key2, fp2) = certificates
     known = KnownServers(tmp_path / "known_servers")
@@ -140,10 +149,85 @@ async def test_on_first_use_the_certificate_must_match_the_one_announced(
 
         honest = Endpoint("127.0.0.1", port, tls=True, name="office.local", announced=fp1)
         link, verdict = await Connector([honest], known).open()
+        capsys.readouterr()
+        show_connection(TerminalUI(), link, verdict, known)
         await link.close()
         assert verdict is not None
         assert verdict.trust is Trust.FIRST_USE
+        shown = capsys.readouterr().out
+        assert fp1 in shown
+        assert "It should match the one `lanchat serve` printed when it started." in shown
+        assert "The LAN announcement gives the same one, but that proves nothing" in shown
+        assert "matches the one the server announces" not in shown
+        assert known.lookup(f"office.local:{port}") is None
+        known.accept(verdict)
         assert known.lookup(f"office.local:{port}") == fp1
+    finally:
+        fake.server.close()
+        await fake.server.wait_closed()
+
+
+async def test_a_pin_of_the_same_host_on_another_port_is_not_a_first_use(
+    tmp_path: Path, certificates: tuple[tuple[Path, Path, str], tuple[Path, Path, str]]
+) -> None:
+    (cert1, key1, fp1), (_cert2, _key2, fp2) = certificates
+    known = KnownServers(tmp_path / "known_servers")
+    fake = await start_fake(cert1, key1)
+    known.pin(f"office.local:{fake.port + 1}", fp2)
+    spoofed = Endpoint("127.0.0.1", fake.port, tls=True, name="office.local", announced=fp1)
+    try:
+        with pytest.raises(CertificateChanged) as caught:
+            await Connector([spoofed], known).open()
+        await asyncio.sleep(0.05)
+        assert fake.lines == []
+        text = "\n".join(caught.value.explain())
+        assert f"not the one trusted for office.local:{fake.port + 1}" in text
+        assert fp1 in text
+        assert fp2 in text
+        assert "--accept-new-certificate" in text
+
+        link, verdict = await Connector([spoofed], known, accept_new=True).open()
+        await link.close()
+        assert verdict is not None
+        assert (verdict.trust, verdict.previous) == (Trust.REPLACED, fp2)
+    finally:
+        fake.server.close()
+        await fake.server.wait_closed()
+
+
+async def test_a_connector_trusts_the_certificate_of_its_first_link_only(
+    tmp_path: Path, certificates: tuple[tuple[Path, Path, str], tuple[Path, Path, str]]
+) -> None:
+    (cert1, key1, fp1), (cert2, key2, fp2) = certificates
+    known = KnownServers(tmp_path / "known_servers")
+    fake = await start_fake(cert1, key1)
+    port = fake.port
+    connector = Connector([Endpoint("127.0.0.1", port, tls=True)], known, accept_new=True)
+    try:
+        link, verdict = await connector.open()
+        await link.close()
+        assert verdict is not None
+        assert verdict.trust is Trust.FIRST_USE
+        assert not connector.accept_new
+        link, verdict = await connector.open()  # again (a reconnect): the same certificate
+        await link.close()
+        assert verdict is not None
+        assert verdict.trust is Trust.KNOWN
+    finally:
+        fake.server.close()
+        await fake.server.wait_closed()
+
+    fake = await start_fake(cert2, key2, port)
+    try:
+        with pytest.raises(CertificateChanged) as caught:
+            await connector.open()
+        await asyncio.sleep(0.05)
+        assert fake.lines == []
+        text = "\n".join(caught.value.explain())
+        assert f"the TLS certificate of 127.0.0.1:{port} has changed" in text
+        assert fp1 in text
+        assert fp2 in text
+        assert known.lookup(f"127.0.0.1:{port}") is None
     finally:
         fake.server.close()
         await fake.server.wait_closed()
@@ -247,3 +331,112 @@ async def test_end_to_end_over_lanchat_tls_with_a_pinned_certificate(tmp_path: P
         if bob is not None:
             await bob.close()
         server.stop()
+
+
+# -- against a fake server: when the certificate is trusted ----------------------------------
+
+
+def pin_file(home: Path) -> Path:
+    """The client's ``known_servers`` under ``home``."""
+    return home / ".config" / "lanchat" / "known_servers"
+
+
+def test_nothing_is_pinned_until_the_login_works(
+    tmp_path: Path, certificates: tuple[tuple[Path, Path, str], tuple[Path, Path, str]]
+) -> None:
+    (cert1, key1, fp1), (cert2, key2, fp2) = certificates
+    home = tmp_path / "home"
+    fake = FakeIrc(cert=(cert1, key1))
+    address, port = fake.address, fake.port
+    chats: list[ChatProcess] = []
+    try:
+        first = ChatProcess([address], home)
+        chats.append(first)
+        first.expect("First connection to this server")
+        first.expect(fp1)
+        first.expect("username:")
+        first.child.sendcontrol("c")
+        assert first.exit_status() == 130
+        assert not pin_file(home).exists()
+
+        second = ChatProcess([address], home)
+        chats.append(second)
+        second.expect("First connection to this server")
+        second.login("alice")
+        assert pin_file(home).read_text().splitlines()[-1] == f"{address} {fp1}"
+        second.send("/quit")
+        assert second.exit_status() == 0
+        fake.stop()
+
+        fake = FakeIrc(cert=(cert2, key2), port=port)
+        third = ChatProcess([address, "--accept-new-certificate"], home)
+        chats.append(third)
+        third.expect(f"Trusting the server's new certificate (was {fp1})")
+        third.expect("username:")
+        third.child.sendcontrol("c")
+        assert third.exit_status() == 130
+        assert pin_file(home).read_text().splitlines()[-1] == f"{address} {fp1}"
+        assert fp2 not in pin_file(home).read_text()
+    finally:
+        for chat in chats:
+            chat.close()
+        fake.stop()
+
+
+def test_accepting_a_new_certificate_does_not_last_beyond_the_first_connection(
+    tmp_path: Path, certificates: tuple[tuple[Path, Path, str], tuple[Path, Path, str]]
+) -> None:
+    (cert1, key1, fp1), (cert2, key2, fp2) = certificates
+    home = tmp_path / "home"
+    old = ":".join(["AA"] * 32)
+    fake = FakeIrc(cert=(cert1, key1))
+    address, port = fake.address, fake.port
+    pin_file(home).parent.mkdir(parents=True)
+    pin_file(home).write_text(f"{address} {old}\n", encoding="utf-8")
+    chat = ChatProcess([address, "--accept-new-certificate"], home)
+    try:
+        chat.expect(f"Trusting the server's new certificate (was {old})")
+        chat.login("alice")
+        assert pin_file(home).read_text().splitlines()[-1] == f"{address} {fp1}"
+        fake.stop()
+        chat.expect("Lost the connection")
+        fake = FakeIrc(cert=(cert2, key2), port=port)
+        assert chat.exit_status() == 3
+        out = chat.output
+        warning = out[out.index(f"WARNING: the TLS certificate of {address} has changed") :]
+        assert fp1 in warning
+        assert fp2 in warning
+        assert "Reconnected" not in out
+        assert fake.received == []  # not a word to the new certificate, let alone the password
+        assert pin_file(home).read_text().splitlines()[-1] == f"{address} {fp1}"
+    finally:
+        chat.close()
+        fake.stop()
+
+
+@pytest.mark.parametrize("accept_new", [True, False], ids=["accept-new", "first-use"])
+def test_a_certificate_changed_while_the_password_is_typed_is_refused(
+    tmp_path: Path, certificates: tuple[tuple[Path, Path, str], tuple[Path, Path, str]], accept_new: bool
+) -> None:
+    (cert1, key1, fp1), (cert2, key2, fp2) = certificates
+    home = tmp_path / "home"
+    fake = FakeIrc(cert=(cert1, key1))
+    address, port = fake.address, fake.port
+    chat = ChatProcess([address, *(["--accept-new-certificate"] if accept_new else [])], home)
+    try:
+        chat.expect(fp1)
+        chat.expect("username:")
+        fake.stop()  # the server goes; another one with another certificate takes its port
+        fake = FakeIrc(cert=(cert2, key2), port=port)
+        chat.send("alice")
+        chat.expect("Password:")
+        chat.send(PASSWORDS["alice"])
+        assert chat.exit_status() == 3
+        warning = chat.output[chat.output.index("WARNING") :]
+        assert fp1 in warning
+        assert fp2 in warning
+        assert fake.received == []
+        assert not pin_file(home).exists()
+    finally:
+        chat.close()
+        fake.stop()

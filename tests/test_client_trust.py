@@ -22,11 +22,18 @@ def test_fingerprints_are_uppercase_hex_pairs_joined_by_colons() -> None:
     assert len(fingerprint(der)) == 95
 
 
-def test_first_use_pins_then_the_same_is_known(tmp_path: Path) -> None:
+def test_first_use_is_pinned_once_accepted_then_the_same_is_known(tmp_path: Path) -> None:
     known = KnownServers(tmp_path / "lanchat" / "known_servers")
     assert known.lookup("chat.lan:10001") is None
-    first = known.check("chat.lan:10001", FP_A.lower())
-    assert (first.trust, first.fingerprint, first.previous) == (Trust.FIRST_USE, FP_A, None)
+    first = known.check("CHAT.lan:10001", FP_A.lower())
+    assert (first.trust, first.fingerprint, first.previous, first.server) == (
+        Trust.FIRST_USE,
+        FP_A,
+        None,
+        "chat.lan:10001",
+    )
+    assert not known.path.exists()  # checking writes nothing
+    known.accept(first)
     assert known.lookup("CHAT.lan:10001") == FP_A
     again = KnownServers(known.path).check("chat.lan:10001", FP_A)
     assert again.trust is Trust.KNOWN
@@ -37,7 +44,7 @@ def test_first_use_pins_then_the_same_is_known(tmp_path: Path) -> None:
 
 def test_a_changed_certificate_is_refused_with_both_fingerprints(tmp_path: Path) -> None:
     known = KnownServers(tmp_path / "known_servers")
-    known.check("10.0.0.5:10001", FP_A)
+    known.pin("10.0.0.5:10001", FP_A)
     with pytest.raises(CertificateChanged) as caught:
         known.check("10.0.0.5:10001", FP_B)
     text = "\n".join(caught.value.explain())
@@ -54,15 +61,38 @@ def test_accepting_a_new_certificate_replaces_only_that_line(tmp_path: Path) -> 
     known = KnownServers(path)
     verdict = known.check("10.0.0.5:10001", FP_B, accept_new=True)
     assert (verdict.trust, verdict.previous) == (Trust.REPLACED, FP_A)
+    assert known.lookup("10.0.0.5:10001") == FP_A  # until accepted
+    known.accept(verdict)
     assert path.read_text().splitlines() == ["# my notes", f"other:10001 {FP_B}", f"10.0.0.5:10001 {FP_B}"]
 
 
 def test_deleting_the_line_makes_it_a_first_use_again(tmp_path: Path) -> None:
     known = KnownServers(tmp_path / "known_servers")
-    known.check("a:1", FP_A)
+    known.pin("a:1", FP_A)
     kept = [line for line in known.path.read_text().splitlines() if not line.startswith("a:1 ")]
     known.path.write_text("\n".join(kept) + "\n", encoding="utf-8")
     assert known.check("a:1", FP_B).trust is Trust.FIRST_USE
+
+
+@pytest.mark.parametrize(("pinned", "other"), [("office.local:10001", "office.local:20001"), ("[::1]:1", "[::1]:2")])
+def test_a_pin_of_the_same_host_on_another_port_is_not_a_first_use(tmp_path: Path, pinned: str, other: str) -> None:
+    known = KnownServers(tmp_path / "known_servers")
+    known.pin(pinned, FP_A)
+    with pytest.raises(CertificateChanged) as caught:
+        known.check(other, FP_B)
+    assert caught.value.pinned_for == pinned
+    text = "\n".join(caught.value.explain())
+    assert f"not the one trusted for {pinned}" in text
+    assert FP_A in text
+    assert FP_B in text
+    assert "--accept-new-certificate" in text
+    assert known.check(other, FP_A).trust is Trust.FIRST_USE  # the same certificate on another port
+    assert known.check("elsewhere.local:20001", FP_B).trust is Trust.FIRST_USE
+    verdict = known.check(other, FP_B, accept_new=True)
+    assert (verdict.trust, verdict.previous) == (Trust.REPLACED, FP_A)
+    known.accept(verdict)
+    assert known.check(other, FP_B).trust is Trust.KNOWN
+    assert known.check(pinned, FP_A).trust is Trust.KNOWN
 
 
 def test_the_file_lives_in_the_user_config_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

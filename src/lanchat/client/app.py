@@ -96,6 +96,8 @@ async def run(args: argparse.Namespace) -> int:
         link, verdict = await connector.open()
         show_connection(ui, link, verdict, connector.known)
         logged_in = await log_in(ui, connector, link)
+        if logged_in is not None and verdict is not None:
+            connector.known.accept(verdict)  # pinned only now: Ctrl-C at a question pins nothing
     except Unreachable as exc:
         ui.error(f"lanchat: {UNAVAILABLE}: {exc.summary}.")
         return EXIT_FAILURE
@@ -149,7 +151,8 @@ async def find_server(ui: TerminalUI, seconds: float, *, plaintext: bool) -> lis
 
 
 def show_connection(ui: TerminalUI, link: Link, verdict: Verdict | None, known: KnownServers) -> None:
-    """Say how we are connected; on first use, show the certificate fingerprint just pinned."""
+    """Say how we are connected; on first use, show the certificate fingerprint to be pinned
+    once the login works."""
     endpoint = link.endpoint
     if verdict is None:
         ui.show(
@@ -166,12 +169,10 @@ def show_connection(ui: TerminalUI, link: Link, verdict: Verdict | None, known: 
     else:
         ui.show("First connection to this server. Its TLS certificate's SHA-256 fingerprint is:")
     ui.show(f"  {verdict.fingerprint}")
+    ui.show("It should match the one `lanchat serve` printed when it started.")
     if endpoint.announced == verdict.fingerprint:
-        ui.show("It matches the one the server announces on the LAN, and should match the one")
-        ui.show("`lanchat serve` printed when it started.")
-    else:
-        ui.show("It should match the one `lanchat serve` printed when it started.")
-    ui.show(f"Trusted from now on for {endpoint.pin_key} (pinned in {known.path}).")
+        ui.show("(The LAN announcement gives the same one, but that proves nothing: anyone can announce.)")
+    ui.show(f"Once you are logged in, it is trusted for {endpoint.pin_key} (pinned in {known.path}).")
 
 
 async def log_in(ui: TerminalUI, connector: Connector, link: Link) -> tuple[Link, str, str] | None:

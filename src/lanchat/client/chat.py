@@ -162,30 +162,37 @@ class Chat:
     # -- what arrives ------------------------------------------------------------------------
 
     def handle(self, events: list[Event]) -> None:
-        """Show events and keep the conversations up to date."""
+        """Show events and keep the conversations up to date; an event that cannot be handled
+        is reported in one line and the others are handled still."""
         now = datetime.now(UTC)
         for event in events:
-            match event:
-                case ev.MessageReceived(message):
-                    if self.conversations.note(message):
-                        self.ui.show(self.render.message(message))
-                case ev.HistoryReceived(target, messages):
-                    self._history(target, messages)
-                case ev.Joined(channel, _nick, True, _time):
-                    self._show(event, now)
-                    self._joined(channel)
-                case ev.Parted(channel, _nick, _reason, True, _time, _by):
-                    self.conversations.remove(channel)
-                    self._show(event, now)
-                case ev.Disconnecting() if self._quitting:
-                    pass
-                case ev.NickChanged(old, new, False, _time):
-                    self.conversations.rename(old, new)
-                    self._show(event, now)
-                case _:
-                    self._show(event, now)
+            try:
+                self._handle(event, now)
+            except Exception:  # whatever the server sent must not end the chat
+                self.info("Ignored a malformed line from the server.")
         self.link.conn.send(self.link.session.take_outgoing())
         self.ui.refresh()
+
+    def _handle(self, event: Event, now: datetime) -> None:
+        match event:
+            case ev.MessageReceived(message):
+                if self.conversations.note(message):
+                    self.ui.show(self.render.message(message))
+            case ev.HistoryReceived(target, messages):
+                self._history(target, messages)
+            case ev.Joined(channel, _nick, True, _time):
+                self._show(event, now)
+                self._joined(channel)
+            case ev.Parted(channel, _nick, _reason, True, _time, _by):
+                self.conversations.remove(channel)
+                self._show(event, now)
+            case ev.Disconnecting() if self._quitting:
+                pass
+            case ev.NickChanged(old, new, False, _time):
+                self.conversations.rename(old, new)
+                self._show(event, now)
+            case _:
+                self._show(event, now)
 
     def _show(self, event: Event, now: datetime) -> None:
         for line in self.render.event(event, now):

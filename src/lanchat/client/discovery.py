@@ -17,6 +17,7 @@ from zeroconf import DNSQuestionType, InterfaceChoice, IPVersion, ServiceStateCh
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from lanchat.client.connection import Endpoint
+from lanchat.client.render import sanitize
 
 TLS_SERVICE = "_ircs._tcp.local."
 PLAIN_SERVICE = "_irc._tcp.local."
@@ -77,14 +78,14 @@ class DiscoveredServer:
         return ":".join(digits[i : i + 2] for i in range(0, 64, 2))
 
     def describe(self) -> str:
-        """One line for a choice list."""
+        """One line for a choice list, safe for a terminal (announcements are anyone's text)."""
         where = ", ".join(self.addresses) or self.host
         ports = []
         if self.tls_port is not None:
             ports.append(f"TLS port {self.tls_port}")
         if self.plain_port is not None:
             ports.append(f"plaintext port {self.plain_port}")
-        return f"{self.name} — {self.host} ({where}; {', '.join(ports)})"
+        return f"{sanitize(self.name)} — {sanitize(self.host)} ({sanitize(where)}; {', '.join(ports)})"
 
 
 def _port(value: str | None) -> int | None:

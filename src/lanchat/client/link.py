@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from lanchat.client.connection import ConnectError, Endpoint, IrcConnection, connect
 from lanchat.client.session import ClientSession, Event
 from lanchat.client.session import events as ev
-from lanchat.client.trust import CertificateChanged, KnownServers, Verdict
+from lanchat.client.trust import CertificateChanged, KnownServers, Trust, Verdict
 
 #: Seconds without a line from the server before we PING it, then before giving up on it.
 KEEPALIVE = 90.0
@@ -126,7 +126,11 @@ class Link:
 
 class Connector:
     """Opens links to a server (its addresses in order), checking TLS certificates against
-    their pins before anything is sent."""
+    their pins before anything is sent.
+
+    The first link opened decides which certificate this run trusts: every later one (logging
+    in again, reconnecting) must show that same certificate, and ``accept_new`` is switched off.
+    Nothing is pinned in the file here: see :meth:`~lanchat.client.trust.KnownServers.accept`."""
 
     def __init__(self, endpoints: Sequence[Endpoint], known: KnownServers, *, accept_new: bool = False) -> None:
         if not endpoints:
@@ -134,6 +138,8 @@ class Connector:
         self.endpoints = list(endpoints)
         self.known = known
         self.accept_new = accept_new
+        #: The certificate fingerprint trusted in this run, once a TLS link was opened.
+        self.trusted: str | None = None
 
     @property
     def endpoint(self) -> Endpoint:
@@ -165,11 +171,19 @@ class Connector:
                 reason = exc.reason if isinstance(exc, ConnectionLost) else "no answer to CAP LS"
                 errors.append(ConnectError(endpoint, reason))
                 continue
+            self.accept_new = False
+            if verdict is not None:
+                self.trusted = verdict.fingerprint
             return link, verdict
         raise Unreachable(errors)
 
     def _check(self, endpoint: Endpoint, presented: str) -> Verdict:
-        """The pin decides; on first use, a fingerprint announced on the LAN must match."""
+        """After the first link, the certificate trusted then decides. Before, the pin decides;
+        on first use, a fingerprint announced on the LAN must match."""
+        if self.trusted is not None:
+            if presented != self.trusted:
+                raise CertificateChanged(endpoint.pin_key, self.trusted, presented, self.known.path)
+            return Verdict(Trust.KNOWN, presented, server=endpoint.pin_key)
         first_use = self.known.lookup(endpoint.pin_key) is None
         if first_use and endpoint.announced and endpoint.announced != presented and not self.accept_new:
             raise CertificateChanged(endpoint.pin_key, endpoint.announced, presented, self.known.path, announced=True)

@@ -46,7 +46,10 @@ class Renderer:
 
     def stamp(self, moment: datetime) -> str:
         """``HH:MM`` in local time, with the date when it is not today."""
-        local = moment.astimezone(self.tz)
+        try:
+            local = moment.astimezone(self.tz)
+        except OverflowError:  # a server time at the edge of the calendar
+            local = moment
         return local.strftime("%H:%M" if local.date() == self._today() else "%Y-%m-%d %H:%M")
 
     def message(self, message: ev.ChatMessage) -> str:
@@ -120,6 +123,8 @@ class Renderer:
                 return [self.error(text, moment)]
             case ev.Disconnecting(reason):
                 return [self.info(f"The server is closing the connection: {s(reason)}", now)]
+            case ev.MalformedLine(command):
+                return [self.info(f"Ignored a malformed line from the server ({s(command)}).", now)]
         return []
 
     def _who(self, mask: str, entries: tuple[ev.WhoEntry, ...], now: datetime) -> list[str]:

@@ -48,24 +48,30 @@ class Trust(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """A certificate that is trusted, and why; ``previous`` is the pin it replaced."""
+    """A certificate that is trusted, and why; ``previous`` is the pin it replaces. ``server``
+    is the key to pin it under: nothing is written until :meth:`KnownServers.accept`."""
 
     trust: Trust
     fingerprint: str
     previous: str | None = None
+    server: str = ""
 
 
 class CertificateChanged(Exception):
     """The server shows a certificate other than the one pinned (or, on first use, other than
     the one it announced on the LAN): refuse to talk to it."""
 
-    def __init__(self, server: str, pinned: str, presented: str, path: Path, *, announced: bool = False) -> None:
+    def __init__(
+        self, server: str, pinned: str, presented: str, path: Path, *, announced: bool = False, pinned_for: str = ""
+    ) -> None:
         super().__init__(f"the TLS certificate of {server} has changed")
         self.server = server
         self.pinned = pinned
         self.presented = presented
         self.path = path
         self.announced = announced
+        #: The other ``HOST:PORT`` of the same host whose pin differs ("": the pin of ``server``).
+        self.pinned_for = pinned_for
 
     def explain(self) -> list[str]:
         """The warning for the user: both fingerprints and how to accept the new one."""
@@ -75,6 +81,16 @@ class CertificateChanged(Exception):
                 f"  announced on the LAN:  {self.pinned}",
                 f"  presented:             {self.presented}",
                 "Someone may be intercepting the connection. Not connecting. Compare with the fingerprint",
+                "`lanchat serve` printed at start; if the presented one is right, run again with",
+                "--accept-new-certificate.",
+            ]
+        if self.pinned_for:
+            return [
+                f"WARNING: the TLS certificate of {self.server} is not the one trusted for {self.pinned_for}.",
+                f"  trusted for {self.pinned_for}:  {self.pinned}",
+                f"  presented by {self.server}:  {self.presented}",
+                "Not connecting. Someone may be posing as the server on another port (anyone on the LAN can",
+                "announce one), or another server runs on that machine. Compare with the fingerprint",
                 "`lanchat serve` printed at start; if the presented one is right, run again with",
                 "--accept-new-certificate.",
             ]
@@ -101,26 +117,48 @@ class KnownServers:
         except FileNotFoundError:
             return []
 
+    def pins(self) -> list[tuple[str, str]]:
+        """Every ``(HOST:PORT, FINGERPRINT)`` pinned, in file order."""
+        out = []
+        for line in self._lines():
+            words = line.split()
+            if len(words) >= 2 and not words[0].startswith("#"):
+                out.append((words[0].lower(), words[1].upper()))
+        return out
+
     def lookup(self, server: str) -> str | None:
         """The fingerprint pinned for ``HOST:PORT``, if any."""
         key = server.lower()
-        for line in self._lines():
-            words = line.split()
-            if len(words) >= 2 and not words[0].startswith("#") and words[0].lower() == key:
-                return words[1].upper()
-        return None
+        return next((pinned for name, pinned in self.pins() if name == key), None)
 
     def check(self, server: str, presented: str, *, accept_new: bool = False) -> Verdict:
-        """Decide about a certificate: pin it on first use, accept it when it matches, replace
-        the pin when ``accept_new``; otherwise raise :class:`CertificateChanged`."""
+        """Decide about a certificate, writing nothing (see :meth:`accept`): known when it
+        matches the pin, first use when nothing is pinned for this host, replaced when
+        ``accept_new``; otherwise raise :class:`CertificateChanged`.
+
+        With no pin for this ``HOST:PORT``, a pin of the same host on another port counts too
+        (ports come from LAN announcements, which anyone can make): unless one of those pins
+        is ``presented``, the certificate is treated as changed."""
+        key = server.lower()
         presented = presented.upper()
-        pinned = self.lookup(server)
+        pins = self.pins()
+        pinned = next((fp for name, fp in pins if name == key), None)
         if pinned == presented:
-            return Verdict(Trust.KNOWN, presented)
+            return Verdict(Trust.KNOWN, presented, server=key)
+        other = ""
+        if pinned is None:
+            host = _host(key)
+            same_host = [(name, fp) for name, fp in pins if _host(name) == host]
+            if same_host and presented not in (fp for _, fp in same_host):
+                other, pinned = same_host[0]
         if pinned is not None and not accept_new:
-            raise CertificateChanged(server, pinned, presented, self.path)
-        self.pin(server, presented)
-        return Verdict(Trust.FIRST_USE if pinned is None else Trust.REPLACED, presented, pinned)
+            raise CertificateChanged(key, pinned, presented, self.path, pinned_for=other)
+        return Verdict(Trust.FIRST_USE if pinned is None else Trust.REPLACED, presented, pinned, key)
+
+    def accept(self, verdict: Verdict) -> None:
+        """Pin the certificate of a first-use or replacing verdict (once the login worked)."""
+        if verdict.trust is not Trust.KNOWN:
+            self.pin(verdict.server, verdict.fingerprint)
 
     def pin(self, server: str, presented: str) -> None:
         """Store ``presented`` as the fingerprint of ``server``, replacing any earlier one."""
@@ -143,3 +181,8 @@ class KnownServers:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+
+
+def _host(key: str) -> str:
+    """The host part of a ``HOST:PORT`` pin key."""
+    return key.rpartition(":")[0]

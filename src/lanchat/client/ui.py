@@ -15,6 +15,8 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
 from prompt_toolkit.patch_stdout import StdoutProxy
 
+from lanchat.client.render import sanitize
+
 #: Seconds the output proxy gathers lines before redrawing the screen once (prompt_toolkit's
 #: default of 0.2 s makes every message visibly late).
 OUTPUT_PACING = 0.02
@@ -35,12 +37,13 @@ class TerminalUI:
         self._chat: PromptSession[str] | None = None
 
     def show(self, line: str) -> None:
-        """Print a line (above the input line while chatting)."""
-        print(line, flush=True)
+        """Print a line (above the input line while chatting), made safe for the terminal:
+        control characters (escape sequences, CR, BS, C1 controls) are replaced."""
+        print(sanitize(line), flush=True)
 
     def error(self, line: str) -> None:
-        """Print a line on standard error."""
-        print(line, file=sys.stderr, flush=True)
+        """Print a line on standard error, made safe like :meth:`show`."""
+        print(sanitize(line), file=sys.stderr, flush=True)
 
     async def ask(self, message: str, *, hidden: bool = False) -> str:
         """Ask one question; ``hidden`` does not echo the answer. Ctrl-C raises

@@ -76,7 +76,7 @@ def _on_error(session: ClientSession, msg: Message) -> list[ev.Event]:
 def _on_cap(session: ClientSession, msg: Message) -> list[ev.Event]:
     sub = param(msg, 1).upper()
     more = param(msg, 2) == "*"
-    items = (msg.params[3] if more else param(msg, 2)).split()
+    items = param(msg, 3 if more else 2).split()
     if sub == "LS":
         for item in items:
             name, _, value = item.partition("=")

@@ -185,6 +185,13 @@ class Disconnecting:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class MalformedLine:
+    """A line from the server the session could not make sense of (it was ignored)."""
+
+    command: str
+
+
 Event = (
     CapsNegotiated
     | LoginFailed
@@ -203,4 +210,5 @@ Event = (
     | Notice
     | ServerError
     | Disconnecting
+    | MalformedLine
 )

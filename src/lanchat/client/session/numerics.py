@@ -217,7 +217,8 @@ def _away(session: ClientSession, msg: Message) -> list[ev.Event]:
 
 @on(N.RPL_UNAWAY, N.RPL_NOWAWAY)
 def _own_away(session: ClientSession, msg: Message) -> list[ev.Event]:
-    return [ev.Notice(msg.params[-1], server_time(msg.tags) or session.clock())]
+    text = _p(msg, 1)
+    return [ev.Notice(text, server_time(msg.tags) or session.clock())] if text else []
 
 
 @on(N.RPL_INVITING)

@@ -156,8 +156,12 @@ class ClientSession:
     # -- feeding -----------------------------------------------------------------------------
 
     def feed(self, msg: Message) -> list[ev.Event]:
-        """Process one message from the server; return what it means for the user."""
-        return dispatch(self, msg)
+        """Process one message from the server; return what it means for the user. Never
+        raises: a line that cannot be handled is reported as :class:`~.events.MalformedLine`."""
+        try:
+            return dispatch(self, msg)
+        except Exception:  # a server's odd line must not end the client
+            return [ev.MalformedLine(msg.command)]
 
     # -- chat actions ------------------------------------------------------------------------
 
