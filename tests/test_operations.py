@@ -4,6 +4,7 @@ one server per data folder."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -89,6 +90,7 @@ async def test_backup_while_running_and_restore(tmp_path: Path) -> None:
         result = lanchat("backup", str(tmp_path), "--data", str(data))
         assert result.returncode == 0, result.stderr
         copy = Path(result.stdout.split("backup written to ")[1].split(" (")[0])
+        assert os.stat(copy).st_mode & 0o777 == 0o600  # password hashes and DMs: owner only
         await client.send("PRIVMSG #general :after backup")
         await client.expect("PRIVMSG")
         refused = lanchat("restore", str(copy), "--data", str(data))
@@ -121,3 +123,19 @@ def test_restore_refuses_what_is_not_a_lanchat_backup(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not a lanchat database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_failed_backup_leaves_no_file_and_never_overwrites(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "lanchat.db").write_bytes(b"not a database at all" * 100)
+    failed = lanchat("backup", str(tmp_path / "copy.db"), "--data", str(data))
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert not (tmp_path / "copy.db").exists()
+    existing = tmp_path / "existing.db"
+    existing.write_bytes(b"keep me")
+    refused = lanchat("backup", str(existing), "--data", str(data))
+    assert refused.returncode == 1
+    assert "exists: choose another name" in refused.stderr
+    assert existing.read_bytes() == b"keep me"

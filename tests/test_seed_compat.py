@@ -7,6 +7,7 @@ import socket
 
 import pytest_asyncio
 
+from lanchat.net.seedcompat import MAX_PENDING_BYTES, split_text
 from tests.conftest import RunningServer, ServerFactory
 from tests.ircclient import IrcTestClient
 from tests.seed_client import ReportClient
@@ -128,3 +129,36 @@ async def test_a_silent_report_user_is_not_dropped_by_ping_timeouts(make_server:
         assert await asyncio.to_thread(report.receive) == "talker : still there?\n"
     finally:
         report.close()
+
+
+def test_long_text_is_cut_between_words_and_never_inside_a_character() -> None:
+    text = "word " * 100 + "é" * 400
+    pieces = split_text(text, 300)
+    assert all(len(p.encode()) <= 300 for p in pieces)
+    assert "".join(pieces).replace(" ", "") == text.replace(" ", "")
+    # No word is cut; the run of é has no space, so it is cut between characters.
+    assert all(w == "word" or set(w) == {"é"} for p in pieces for w in p.split())
+    assert len(pieces) >= 5
+
+
+async def test_a_long_message_arrives_whole_in_several_lines(room: RunningServer) -> None:
+    irc = await _irc_user(room, "Admin_sec", "secpw")
+    reader, writer = await asyncio.open_connection("127.0.0.1", room.port)
+    writer.write(b"username:_Admin")
+    assert await asyncio.wait_for(reader.read(1024), 5) == b"verifieduser"
+    writer.write(b"password:_adminpw")
+    assert await asyncio.wait_for(reader.read(1024), 5) == b"authenticated"
+    long_line = " ".join(f"w{i}" for i in range(300))  # about 1.4 kB: over IRC's 512
+    # And a message with no line break, streamed without a pause: sent once it passes 16 kB.
+    endless = "x" * (MAX_PENDING_BYTES + 10)
+    writer.write(long_line.encode() + b"\n" + endless.encode())
+    await writer.drain()
+    texts: list[str] = []
+    while len(" ".join(texts)) < len(long_line):
+        texts.append((await irc.expect("PRIVMSG")).params[1])
+    assert " ".join(texts) == long_line
+    rest = ""
+    while len(rest) < len(endless):
+        rest += (await irc.expect("PRIVMSG")).params[1]
+    assert rest == endless
+    writer.close()

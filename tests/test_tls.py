@@ -97,6 +97,24 @@ async def test_sighup_reloads_the_configured_certificate(tmp_path: Path) -> None
     assert f"TLS certificate reloaded, SHA-256 fingerprint {fingerprint(cert)}" in out
 
 
+async def test_a_reload_with_a_mismatched_pair_keeps_the_old_certificate_working(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    cert, key = make_pair(tmp_path, "chat.office.lan")
+    old = fingerprint(cert)
+    server = await _tls_server(make_server, tls_cert=cert, tls_key=key)
+    port = server.app.tls_addresses[0][1]
+    # The new certificate is copied in, its key not yet: the pair does not match.
+    new_cert, _ = make_pair(tmp_path, "renewed")
+    cert.write_bytes(new_cert.read_bytes())
+    server.app.reload_tls()
+    client, seen = await _tls_client(port)
+    server.clients.append(client)
+    assert seen == old
+    assert server.app.fingerprint == old
+    await client.register("after")
+
+
 async def test_sts_policy_on_each_transport(make_server: ServerFactory) -> None:
     server = await _tls_server(make_server, sts_duration=86400)
     tls_port = server.app.tls_addresses[0][1]

@@ -35,6 +35,27 @@ MESSAGE_PAUSE = 0.15
 AFTER_LOGIN_QUIET = 0.3
 #: How long to wait for the first bytes before deciding a connection speaks IRC.
 SNIFF_TIMEOUT = 2.0
+#: Text of one relayed PRIVMSG, in bytes: with the sender's mask and the channel it still fits
+#: IRC's 512. Longer messages are sent as several, cut between words where possible.
+CHUNK_BYTES = 300
+#: A message still without an end after this many bytes is sent at once (bounded memory).
+MAX_PENDING_BYTES = 16 * 1024
+
+
+def split_text(text: str, limit: int = CHUNK_BYTES) -> list[str]:
+    """Cut ``text`` into pieces of at most ``limit`` UTF-8 bytes, between words when a space
+    falls in the second half of a piece, never inside a character."""
+    pieces: list[str] = []
+    while len(text.encode()) > limit:
+        cut = len(text.encode()[:limit].decode("utf-8", "ignore"))
+        space = text.rfind(" ", cut // 2, cut)
+        if space > 0:
+            cut = space
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text:
+        pieces.append(text)
+    return pieces
 
 
 def looks_like_seed(first: bytes) -> bool | None:
@@ -118,7 +139,9 @@ class SeedProtocol(IrcProtocol):
         *complete, self._text = self._text.split(b"\n")
         for message in complete:
             self._message(message)
-        if self._text:
+        if len(self._text) > MAX_PENDING_BYTES:
+            self._message_ended()
+        elif self._text:
             self._pause = asyncio.get_running_loop().call_later(MESSAGE_PAUSE, self._message_ended)
 
     def _message_ended(self) -> None:
@@ -132,7 +155,11 @@ class SeedProtocol(IrcProtocol):
         if not text or client is None or client.closing:
             return
         if self._state == "chat":
-            self._irc(f"PRIVMSG {self._channel} :{text}" if self._channel else "PING :idle")
+            if not self._channel:
+                self._irc("PING :idle")
+                return
+            for piece in split_text(text):
+                self._irc(f"PRIVMSG {self._channel} :{piece}")
             return
         client.connected_at = time.monotonic()  # typing a login counts as activity
         if self._state == "username":

@@ -68,14 +68,23 @@ def ensure_self_signed(data_dir: Path, server_name: str) -> tuple[Path, Path]:
 
 def load_context(cert_path: Path, key_path: Path, context: ssl.SSLContext | None = None) -> ssl.SSLContext:
     """A server SSL context with the certificate chain loaded (into ``context`` when given:
-    that is how a reload reaches the running listener)."""
-    if context is None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+    that is how a reload reaches the running listener).
+
+    The pair is first tried on a scratch context: OpenSSL swaps the certificate in before it
+    notices a key that does not match, which would leave a live context unusable."""
     try:
+        _new_context().load_cert_chain(cert_path, key_path)
+        if context is None:
+            context = _new_context()
         context.load_cert_chain(cert_path, key_path)
     except (OSError, ssl.SSLError) as exc:
         raise TlsError(f"cannot use certificate {cert_path} with key {key_path}: {exc}") from None
+    return context
+
+
+def _new_context() -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 

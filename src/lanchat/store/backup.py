@@ -44,15 +44,6 @@ class DataLock:
             os.close(self._fd)
             self._fd = None
 
-    def held_elsewhere(self) -> bool:
-        """True when a running server holds the lock."""
-        try:
-            self.acquire()
-        except BackupError:
-            return True
-        self.release()
-        return False
-
 
 def backup(database: Path, destination: Path) -> Path:
     """Copy the database with SQLite's online backup (consistent even while it is written)."""
@@ -60,18 +51,30 @@ def backup(database: Path, destination: Path) -> Path:
         raise BackupError(f"no database at {database}")
     if destination.is_dir():
         destination = destination / f"lanchat-{time.strftime('%Y%m%d-%H%M%S')}.db"
-    if destination.exists():
-        raise BackupError(f"{destination} exists: choose another name")
-    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    target = sqlite3.connect(destination)
+    # Created owner-only before anything is written (it holds password hashes and DMs);
+    # O_EXCL: never overwrite, even a file that appears meanwhile.
     try:
-        source.backup(target)
-        if target.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise BackupError("the copy failed its integrity check")
-    finally:
-        source.close()
-        target.close()
-    destination.chmod(0o600)
+        os.close(os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise BackupError(f"{destination} exists: choose another name") from None
+    except OSError as exc:
+        raise BackupError(f"cannot write {destination}: {exc.strerror}") from None
+    try:
+        source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        target = sqlite3.connect(destination)
+        try:
+            source.backup(target)
+            if target.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise BackupError("the copy failed its integrity check")
+        finally:
+            source.close()
+            target.close()
+    except sqlite3.Error as exc:
+        destination.unlink(missing_ok=True)
+        raise BackupError(f"cannot copy {database}: {exc}") from None
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
     return destination
 
 
@@ -102,17 +105,23 @@ def restore(source: Path, database: Path, lock: DataLock) -> Path | None:
     """Put a backup in place of the database (the server must be stopped). The replaced
     database is kept beside it; returns its path (None when there was none)."""
     check_backup(source)
-    if lock.held_elsewhere():
-        raise BackupError("the server is running on this data folder: stop it first")
-    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    kept: Path | None = None
-    if database.exists():
-        kept = database.with_name(f"{database.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}")
-        backup(database, kept)
-    partial = database.with_name(database.name + ".restoring")
-    shutil.copyfile(source, partial)
-    partial.chmod(0o600)
-    for suffix in ("-wal", "-shm"):
-        database.with_name(database.name + suffix).unlink(missing_ok=True)
-    os.replace(partial, database)
-    return kept
+    try:
+        lock.acquire()  # held until the new file is in place: no server may start meanwhile
+    except BackupError:
+        raise BackupError("the server is running on this data folder: stop it first") from None
+    try:
+        kept: Path | None = None
+        if database.exists():
+            kept = database.with_name(f"{database.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}")
+            backup(database, kept)
+        partial = database.with_name(database.name + ".restoring")
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out)
+        for suffix in ("-wal", "-shm"):
+            database.with_name(database.name + suffix).unlink(missing_ok=True)
+        os.replace(partial, database)
+        return kept
+    finally:
+        lock.release()
