@@ -551,6 +551,7 @@ OLDER = "2017-06-26T15:46:07.000Z"
 
 async def test_markread_get_without_a_marker_answers_star(server: RunningServer) -> None:
     alice = await server.user("alice", caps=MARKER_CAPS)
+    await alice.request("JOIN #chan")
 
     reply = await alice.request("MARKREAD #chan")
 
@@ -559,6 +560,7 @@ async def test_markread_get_without_a_marker_answers_star(server: RunningServer)
 
 async def test_markread_set_answers_with_the_stored_value(server: RunningServer) -> None:
     alice = await server.user("alice", caps=MARKER_CAPS)
+    await alice.request("JOIN #chan")
 
     reply = await alice.request(f"MARKREAD #chan timestamp={STAMP}")
     assert [(m.command, m.params) for m in reply] == [("MARKREAD", ["#chan", f"timestamp={STAMP}"])]
@@ -569,6 +571,7 @@ async def test_markread_set_answers_with_the_stored_value(server: RunningServer)
 
 async def test_markread_with_an_older_timestamp_keeps_the_newer_one(server: RunningServer) -> None:
     alice = await server.user("alice", caps=MARKER_CAPS)
+    await alice.request("JOIN #chan")
     await alice.request(f"MARKREAD #chan timestamp={STAMP}")
 
     reply = await alice.request(f"MARKREAD #chan timestamp={OLDER}")
@@ -650,7 +653,9 @@ async def test_join_from_one_connection_shows_the_read_marker_to_the_other(serve
     await server.add_account("alice", "pw-alice")
     first = await server.user("alice", caps=MARKER_CAPS, account="alice", password="pw-alice")
     second = await server.user("alice", caps=MARKER_CAPS, account="alice", password="pw-alice")
+    await first.request("JOIN #chan")
     await first.request(f"MARKREAD #chan timestamp={STAMP}")
+    await first.request("PART #chan")
     await second.sync()
 
     await first.request("JOIN #chan")

@@ -3,6 +3,8 @@ hypothesis properties (round trip; any bytes in, only protocol errors out)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from lanchat.proto.message import (
     parse_bytes,
     unescape_tag_value,
 )
-from lanchat.proto.names import casefold, mask_matches, split_mask, valid_hostname
+from lanchat.proto.names import casefold, mask_matches, mask_to_regex, split_mask, valid_hostname
 
 VECTORS = Path(__file__).parent / "data" / "parser-tests"
 
@@ -79,6 +81,61 @@ def test_mask_match_vectors(case: dict[str, Any]) -> None:
         assert mask_matches(case["mask"], target), target
     for target in case.get("fails", []):
         assert not mask_matches(case["mask"], target), target
+
+
+# mask, target, mapping, matches
+MASK_TABLE: list[tuple[str, str, str, bool]] = [
+    ("*", "", "rfc1459", True),
+    ("*", "anything at all", "rfc1459", True),
+    ("", "", "rfc1459", True),
+    ("", "x", "rfc1459", False),
+    ("?", "", "rfc1459", False),
+    ("?", "x", "rfc1459", True),
+    ("a*b", "ab", "rfc1459", True),
+    ("a*b", "axxb", "rfc1459", True),
+    ("a*b", "axxbc", "rfc1459", False),
+    ("a**b", "a-b", "rfc1459", True),
+    ("*a*a*x", "aaax", "rfc1459", True),
+    ("*a*a*x", "ax", "rfc1459", False),
+    ("a?c*", "abcdef", "rfc1459", True),
+    ("a?c*", "acdef", "rfc1459", False),
+    ("*.example.com", "host.example.com", "rfc1459", True),
+    ("*.example.com", "example.com", "rfc1459", False),
+    ("nick!*@*", "NICK!user@host", "rfc1459", True),
+    ("[foo]*", "{FOO}bar", "rfc1459", True),  # rfc1459 folds [ ] to { }
+    ("[foo]*", "{FOO}bar", "ascii", False),
+    ("foo\\bar", "foo|bar", "rfc1459", True),  # \ folds to |: no escapes under rfc1459
+    ("foo\\bar", "FOO\\BAR", "rfc1459", True),
+    ("*multi\nline*", "a multi\nline b", "rfc1459", True),
+    ("a\\*b", "a*b", "ascii", True),  # escapes under ascii
+    ("a\\*b", "axb", "ascii", False),
+    ("a\\?b", "a?b", "ascii", True),
+    ("a\\?b", "axb", "ascii", False),
+    ("a\\\\b", "a\\b", "ascii", True),
+    ("trailing\\", "trailing\\", "ascii", True),
+]
+
+
+@pytest.mark.parametrize(("mask", "target", "mapping", "expected"), MASK_TABLE)
+def test_mask_matching_table(mask: str, target: str, mapping: str, expected: bool) -> None:
+    assert mask_matches(mask, target, mapping) is expected
+    assert (mask_to_regex(mask, mapping).match(casefold(target, mapping)) is not None) is expected
+
+
+def test_pathological_masks_match_in_linear_time() -> None:
+    # Every * of this mask used to be a backtracking .* (61 s for a 60-character subject);
+    # a child process bounds the run, as the regex engine cannot be interrupted from a thread.
+    code = (
+        "from lanchat.proto.names import casefold, mask_matches, mask_to_regex\n"
+        "mask = '*a*a*a*a*a*a*a*a*x'\n"
+        "for subject in ('a' * 400, 'a' * 400 + 'x'):\n"
+        "    expected = subject.endswith('x')\n"
+        "    assert mask_matches(mask, subject) is expected\n"
+        "    assert (mask_to_regex(mask).match(casefold(subject)) is not None) is expected\n"
+        "assert not mask_matches('*' + 'a*' * 200 + 'x', 'a' * 500)\n"
+        "assert mask_to_regex('*' + '?*' * 200 + 'x').match('a' * 500) is None\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=5)
 
 
 @pytest.mark.parametrize("case", _load("validate-hostname.yaml"), ids=lambda c: c["host"] or "<empty>")

@@ -215,16 +215,34 @@ def test_throttle_doubles_the_wait_and_forgets_after_success() -> None:
     for _ in range(4):
         throttle.failed(keys, now=0.0)
     assert throttle.reserve(keys, now=0.0) == 4.0  # 2 ** (4 - 2)
-    assert throttle.reserve(keys, now=0.0) == 8.0  # the next attempt queues behind
+    assert throttle.reserve(keys, now=0.0) == 12.0  # queues behind, waiting as if that one failed: 4 + 2 ** 3
     throttle.failed(keys, now=0.0)
     throttle.failed(keys, now=0.0)
-    assert throttle.reserve(["account:x"], now=100.0) - 100.0 <= 8.0  # capped
+    assert throttle.reserve(["account:x"], now=100.0) == 8.0  # capped: not 2 ** (6 - 2)
     throttle.succeeded(keys)
     assert throttle.reserve(keys, now=200.0) == 0
     throttle.failed(["ip:2"], now=0.0)
     throttle.failed(["ip:2"], now=0.0)
     throttle.failed(["ip:2"], now=0.0)
     assert throttle.reserve(["ip:2"], now=1000.0) == 0  # forgotten after the window
+
+
+def test_throttle_counts_attempts_in_flight_against_the_free_tries() -> None:
+    throttle = LoginThrottle(free=2, base_delay=1.0, max_delay=8.0, window=100.0)
+    keys = ["ip:1", "account:x"]
+    assert throttle.reserve(keys, now=0.0) == 0
+    assert throttle.reserve(keys, now=0.0) == 0
+    assert throttle.reserve(keys, now=0.0) is None  # both free tries are being checked: wait
+    assert throttle.reserve(["ip:2", "account:x"], now=0.0) is None  # per account, from anywhere
+    assert throttle.reserve(["ip:1", "account:y"], now=0.0) is None  # and per address
+    throttle.release(keys)  # one went away undecided
+    assert throttle.reserve(keys, now=0.0) == 0
+    throttle.failed(keys, now=0.0)
+    assert throttle.reserve(keys, now=0.0) is None  # one failure, one still being checked
+    throttle.failed(keys, now=0.0)
+    assert throttle.reserve(keys, now=0.0) == 1.0  # the free tries are used up: wait, in turn
+    throttle.succeeded(keys)
+    assert throttle.reserve(keys, now=1.0) == 0
 
 
 async def test_same_account_twice_with_the_same_nick_shares_the_user(accounts_only: RunningServer) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from lanchat.core.events import StoredMessage
 from lanchat.core.model import Actor
-from lanchat.core.ports import AccountRecord
+from lanchat.core.ports import AccountRecord, ChannelRecord
 from lanchat.store.schema import _MIGRATIONS, current_version
 from lanchat.store.sqlite import SqliteStore
 
@@ -103,5 +105,45 @@ async def test_messages_appended_together_share_one_commit_and_keep_their_order(
         assert conn.execute("SELECT last_ms FROM dm_peers WHERE owner = 'ann' AND peer = 'bob'").fetchone() == (
             1_700_000_000_000 + 199,
         )
+    finally:
+        await store.close()
+
+
+async def test_a_write_sqlite_cannot_bind_fails_alone(tmp_path: Path) -> None:
+    """A value over 64 bits raises OverflowError (not sqlite3.Error) inside the writer: only
+    that write fails, the messages committed with it are kept."""
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        first = store.append(_message(1, "kept"), ())
+        bad_channel = store.save_channel(ChannelRecord("#c", "#c", 1, limit=10**30))
+        second = store.append(_message(2, "kept too"), ())
+        good_channel = store.save_channel(ChannelRecord("#d", "#d", 1, limit=5))
+        await first
+        with pytest.raises(OverflowError):
+            await bad_channel
+        await second
+        await good_channel
+        found = await store.query("#c", after=None, before=None, limit=10, newest_first=False)
+        assert [m.text for m in found] == ["kept", "kept too"]
+        assert [(c.key, c.limit) for c in await store.load_channels()] == [("#d", 5)]
+    finally:
+        await store.close()
+
+
+async def test_a_message_sqlite_cannot_bind_fails_alone(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        first = store.append(_message(1, "kept"), ())
+        huge = _message(2, "time out of range")
+        bad = store.append(StoredMessage(huge.msgid, 10**30, "PRIVMSG", huge.sender, "#c", "#c", huge.text), ())
+        last = store.append(_message(3, "kept too"), ())
+        await first
+        with pytest.raises(OverflowError):
+            await bad
+        await last
+        found = await store.query("#c", after=None, before=None, limit=10, newest_first=False)
+        assert [m.text for m in found] == ["kept", "kept too"]
     finally:
         await store.close()

@@ -3,6 +3,7 @@ WebSocket, search — over real HTTP and WebSocket connections on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator
@@ -296,3 +297,100 @@ async def test_filehost_is_advertised_and_search_finds_messages(web: RunningServ
     assert reply[0].command == "FAIL"
     reply = await client.request('SEARCH in=#general;text=" OR *')
     assert reply[0].command == "FAIL"  # no words: nothing to search, and no query syntax gets through
+
+
+def _basic(name: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
+
+
+async def _upload(
+    http: aiohttp.ClientSession, server: RunningServer, auth: dict[str, str], data: object
+) -> tuple[int, dict[str, object]]:
+    async with http.post(f"{base(server)}/api/upload", data=data, headers=auth) as r:
+        answer: dict[str, object] = await r.json()
+        return r.status, answer
+
+
+async def _streamed(payload: bytes) -> AsyncIterator[bytes]:
+    """A request body sent chunked, without a Content-Length."""
+    for start in range(0, len(payload), 100_000):
+        yield payload[start : start + 100_000]
+
+
+async def test_json_bodies_are_small_but_uploads_stream_up_to_the_file_limit(make_server: ServerFactory) -> None:
+    server = await make_server(web_enabled=True, web_port=0, web_max_upload_mb=1)
+    await server.add_account("alice", "long enough")
+    auth = _basic("alice", "long enough")
+    async with aiohttp.ClientSession() as http:
+        bloated = {"username": "alice", "password": "x" * 100_000}
+        async with http.post(f"{base(server)}/api/login", json=bloated) as r:
+            assert r.status == 413  # refused before any password check
+            assert (await r.json())["error"] == "Request too large"
+        assert server.app.accounts.failed_logins == 0
+        async with http.post(f"{base(server)}/api/login", json={"username": "alice", "password": "long enough"}) as r:
+            assert r.status == 200  # and the server keeps serving
+        full = os.urandom(1024 * 1024)
+        form = aiohttp.FormData()
+        form.add_field("file", full, filename="full.bin", content_type="application/octet-stream")
+        for body in (full, form, _streamed(full)):
+            status, uploaded = await _upload(http, server, auth, body)
+            assert status == 201, uploaded
+            assert uploaded["size"] == len(full)
+            async with http.get(str(uploaded["url"])) as r:
+                assert await r.read() == full
+
+
+async def test_each_account_has_an_upload_quota(make_server: ServerFactory) -> None:
+    settings = {"web_enabled": True, "web_port": 0, "web_max_upload_mb": 1, "web_upload_quota_mb": 2}
+    server = await make_server(**settings)
+    await server.add_account("alice", "long enough")
+    await server.add_account("bob", "long enough")
+    alice, bob = _basic("alice", "long enough"), _basic("bob", "long enough")
+    piece = os.urandom(900 * 1024)
+    form = aiohttp.FormData()
+    form.add_field("file", piece, filename="second.bin", content_type="application/octet-stream")
+    async with aiohttp.ClientSession() as http:
+        status, _ = await _upload(http, server, alice, piece)
+        assert status == 201
+        status, _ = await _upload(http, server, alice, form)
+        assert status == 201
+        over = os.urandom(400 * 1024)
+        status, refused = await _upload(http, server, alice, over)  # refused from its Content-Length
+        assert status == 413
+        assert refused["error"] == "This file does not fit in your 2 MB for shared files (1.8 MB used)"
+        status, refused = await _upload(http, server, alice, _streamed(over))  # refused while it streams
+        assert status == 413
+        status, _ = await _upload(http, server, bob, piece)
+        assert status == 201  # a quota per account
+    assert sorted(p.suffix for p in server.config.uploads_dir.iterdir()) == ["", "", ""]  # nothing partial kept
+
+    await server.stop()  # what each account shared is remembered across a restart
+    server = await make_server(**settings)
+    async with aiohttp.ClientSession() as http:
+        status, refused = await _upload(http, server, alice, over)
+        assert status == 413
+        assert refused["error"] == "This file does not fit in your 2 MB for shared files (1.8 MB used)"
+        status, _ = await _upload(http, server, bob, over)
+        assert status == 201
+
+
+async def test_parallel_uploads_share_the_quota(make_server: ServerFactory) -> None:
+    server = await make_server(web_enabled=True, web_port=0, web_max_upload_mb=1, web_upload_quota_mb=1)
+    await server.add_account("alice", "long enough")
+    alice = _basic("alice", "long enough")
+    async with aiohttp.ClientSession() as http:
+        answers = await asyncio.gather(*(_upload(http, server, alice, os.urandom(600 * 1024)) for _ in range(2)))
+    assert sorted(status for status, _ in answers) == [201, 413]
+    assert len(list(server.config.uploads_dir.iterdir())) == 1
+
+
+async def test_uploads_pause_when_the_disk_is_nearly_full(make_server: ServerFactory) -> None:
+    server = await make_server(web_enabled=True, web_port=0, web_upload_min_free_mb=1 << 30)  # a petabyte free
+    await server.add_account("alice", "long enough")
+    alice = _basic("alice", "long enough")
+    async with aiohttp.ClientSession() as http:
+        for body in (b"hello", _streamed(b"hello")):
+            status, refused = await _upload(http, server, alice, body)
+            assert status == 507
+            assert refused["error"] == "The server is low on disk space: uploads are paused, tell an admin"
+    assert list(server.config.uploads_dir.iterdir()) == []

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from playwright.async_api import FilePayload, expect
 
 if TYPE_CHECKING:
-    from tests.browser import WebServer
+    from tests.browser import WebFactory, WebServer
 
 pytest_plugins = ["tests.browser"]
 
@@ -143,6 +143,23 @@ async def test_files_over_the_size_limit_are_refused_in_the_browser(web: WebServ
     )
     await expect(alice.page.locator(".toast")).to_contain_text("huge.iso is too large")
     await expect(alice.page.locator(".uploads progress")).to_have_count(0)
+
+
+async def test_an_upload_over_the_quota_shows_why(web_factory: WebFactory) -> None:
+    web = await web_factory(web_upload_quota_mb=1)
+    await web.account("alice")
+    alice = await web.login("alice", open_conv="#general")
+    for name in ("first.bin", "second.bin"):
+        await alice.page.locator("input[type=file]").set_input_files(
+            files=[FilePayload(name=name, mimeType="application/octet-stream", buffer=os.urandom(700_000))]
+        )
+        await expect(alice.page.locator(".uploads progress")).to_have_count(0, timeout=10_000)
+    await expect(alice.page.locator(".message-list .file-card")).to_have_count(1)
+    await expect(alice.page.locator(".toast")).to_contain_text(
+        "second.bin: This file does not fit in your 1 MB for shared files (0.7 MB used)"
+    )
+    # Chromium logs the refused request itself; that one is expected.
+    alice.errors[:] = [e for e in alice.errors if "status of 413" not in e]
 
 
 async def test_links_to_files_on_other_sites_stay_links(web: WebServer) -> None:

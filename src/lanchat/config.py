@@ -63,6 +63,8 @@ class Config:
     web_registration: str = "open"
     web_session_days: int = 30
     web_max_upload_mb: int = 25
+    web_upload_quota_mb: int = 1024
+    web_upload_min_free_mb: int = 1024
     sendq_bytes: int = 1 << 20
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
@@ -233,6 +235,8 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("web", "registration"): ("web_registration", _choice("open", "closed")),
     ("web", "session_days"): ("web_session_days", _int_range(1, 3650)),
     ("web", "max_upload_mb"): ("web_max_upload_mb", _int_range(1, 10240)),
+    ("web", "upload_quota_mb"): ("web_upload_quota_mb", _int_range(0, 1 << 30)),
+    ("web", "upload_min_free_mb"): ("web_upload_min_free_mb", _int_range(0, 1 << 30)),
     ("limits", "sendq_bytes"): ("sendq_bytes", _int_range(4096, 1 << 30)),
     ("limits", "ping_interval"): ("ping_interval", _seconds),
     ("limits", "ping_timeout"): ("ping_timeout", _seconds),

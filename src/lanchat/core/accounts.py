@@ -8,13 +8,17 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
 
-from lanchat.core.errors import AccountExists, InvalidAccountName, LoginFailed
+from lanchat.core.errors import AccountExists, ChatError, InvalidAccountName, LoginFailed
 from lanchat.core.passwords import PasswordHasher
 from lanchat.core.ports import AccountData, AccountRecord
 from lanchat.core.throttle import LoginThrottle
 from lanchat.proto.names import casefold, valid_account_name
 
 log = logging.getLogger("lanchat.accounts")
+
+
+class RegistrationClosed(ChatError):
+    """A sign-up while registration is closed (and the server already has accounts)."""
 
 
 class AccountService:
@@ -39,6 +43,8 @@ class AccountService:
         self._dummy_hash: str | None = None
         #: Failed logins and OPER attempts since start (for /metrics).
         self.failed_logins = 0
+        #: Held while deciding and creating an account, so "is it the first?" stays true.
+        self._creating = asyncio.Lock()
 
     def key(self, name: str) -> str:
         """The casefolded key of an account name."""
@@ -56,10 +62,33 @@ class AccountService:
         """Create an account; raises :class:`InvalidAccountName` or :class:`AccountExists`."""
         if not valid_account_name(name, self.name_length):
             raise InvalidAccountName(name, "not a valid account name")
+        password_hash = await self.hash_password(password)
+        async with self._creating:
+            return await self._add(name, password_hash, admin=admin)
+
+    async def register(self, name: str, password: str, *, registration_open: bool) -> AccountRecord:
+        """Self-service sign-up: the first account ever is an admin, later ones need open
+        registration.
+
+        Deciding "first" and creating the account happen under the lock every creation takes,
+        so parallel sign-ups on a fresh server make one admin, and the others count as later
+        sign-ups. Raises :class:`RegistrationClosed`, :class:`InvalidAccountName` or
+        :class:`AccountExists`.
+        """
+        if not valid_account_name(name, self.name_length):
+            raise InvalidAccountName(name, "not a valid account name")
+        password_hash = await self.hash_password(password)
+        async with self._creating:
+            first = await self.store.count_accounts() == 0
+            if not first and not registration_open:
+                raise RegistrationClosed(name, "registration is closed")
+            return await self._add(name, password_hash, admin=first)
+
+    async def _add(self, name: str, password_hash: str, *, admin: bool) -> AccountRecord:
         record = AccountRecord(
             name=name,
             key=self.key(name),
-            password_hash=await self.hash_password(password),
+            password_hash=password_hash,
             admin=admin,
             created_ms=int(time.time() * 1000),
         )
@@ -83,25 +112,29 @@ class AccountService:
         """
         key = self.key(name)
         keys = [f"ip:{address}", f"account:{key}"]
-        wait = self.throttle.reserve(keys)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        record = await self.store.get_account(key) if name else None
-        if record is None:
-            # Spend the same time as a real check so account names cannot be probed by timing.
-            if self._dummy_hash is None:
-                self._dummy_hash = await self.hash_password("not a real password")
-            await self._blocking(self.hasher.verify, self._dummy_hash, password)
-            matches, rehash = False, False
-        else:
-            result = await self._blocking(self.hasher.verify, record.password_hash, password)
-            matches, rehash = result  # type: ignore[misc]
-        if record is None or not matches:
-            self.failed_logins += 1
-            count = self.throttle.failed(keys)
-            log.warning("login failed for account %r from %s (%d recent failures)", name, address, count)
-            raise LoginFailed(name, "invalid account name or password")
-        self.throttle.succeeded(keys)
+        await self.throttle.acquire(keys)
+        decided = False
+        try:
+            record = await self.store.get_account(key) if name else None
+            if record is None:
+                # Spend the same time as a real check so account names cannot be probed by timing.
+                if self._dummy_hash is None:
+                    self._dummy_hash = await self.hash_password("not a real password")
+                await self._blocking(self.hasher.verify, self._dummy_hash, password)
+                matches, rehash = False, False
+            else:
+                result = await self._blocking(self.hasher.verify, record.password_hash, password)
+                matches, rehash = result  # type: ignore[misc]
+            decided = True
+            if record is None or not matches:
+                self.failed_logins += 1
+                count = self.throttle.failed(keys)
+                log.warning("login failed for account %r from %s (%d recent failures)", name, address, count)
+                raise LoginFailed(name, "invalid account name or password")
+            self.throttle.succeeded(keys)
+        finally:
+            if not decided:
+                self.throttle.release(keys)
         if rehash:
             await self.store.set_password_hash(key, await self.hash_password(password))
             log.info("password hash of account %r upgraded to argon2id", record.name)
@@ -110,18 +143,22 @@ class AccountService:
     async def verify_oper(self, name: str, password: str, address: str, configured: Mapping[str, str]) -> bool:
         """Check OPER credentials: a configured operator, else an admin account. Throttled."""
         keys = [f"ip:{address}", f"oper:{self.key(name)}"]
-        wait = self.throttle.reserve(keys)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        stored = configured.get(name)
-        if stored is None:
-            record = await self.store.get_account(self.key(name))
-            stored = record.password_hash if record is not None and record.admin else None
-        if stored is None:
-            matches = False
-        else:
-            result = await self._blocking(self.hasher.verify, stored, password)
-            matches = bool(result[0])  # type: ignore[index]
+        await self.throttle.acquire(keys)
+        decided = False
+        try:
+            stored = configured.get(name)
+            if stored is None:
+                record = await self.store.get_account(self.key(name))
+                stored = record.password_hash if record is not None and record.admin else None
+            if stored is None:
+                matches = False
+            else:
+                result = await self._blocking(self.hasher.verify, stored, password)
+                matches = bool(result[0])  # type: ignore[index]
+            decided = True
+        finally:
+            if not decided:
+                self.throttle.release(keys)
         if matches:
             self.throttle.succeeded(keys)
         else:

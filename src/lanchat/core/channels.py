@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ log = logging.getLogger("lanchat.channels")
 
 MAX_LIST_ENTRIES = 100
 MAX_KEY_LENGTH = 32
+#: A +l argument: ASCII digits only ("²".isdigit() is true), short enough to store.
+_LIMIT = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +152,12 @@ class ChannelService:
         """Join (creating the channel, creator as op). None when already a member.
 
         ``restore_status`` rejoins a stored membership: access checks other than bans are
-        skipped and the stored status letters are given back.
+        skipped and the stored status letters are given back. A session that is no longer
+        online (it disconnected while the caller awaited something) joins nothing: None.
         """
         state = self.state
+        if state.sessions.get(session.key) is not session:
+            return None
         if not valid_channel(name):
             raise BadChannelName(name, "Invalid channel name")
         channel = state.channel(name)
@@ -350,7 +356,7 @@ class ChannelService:
             return False, "k", "*"
         if letter == "l":
             if adding:
-                if arg is None or not arg.isdigit() or int(arg) <= 0:
+                if arg is None or not _LIMIT.fullmatch(arg) or int(arg) <= 0:
                     raise InvalidModeParam(channel.name, "l", arg or "*", "Invalid limit")
                 if channel.limit == int(arg):
                     return None

@@ -20,11 +20,15 @@ from lanchat.core.ids import new_msgid
 from lanchat.core.model import Channel, Session
 from lanchat.core.ports import MessageRef
 from lanchat.core.state import ChatState
-from lanchat.proto.names import is_channel
+from lanchat.proto.names import is_channel, valid_nick
 
 #: Client-only tags that describe a passing state, not content: never stored.
 EPHEMERAL_TAGS = frozenset({"+typing", "+draft/typing"})
 STATUS_PREFIXES = {"@": "o", "+": "ov"}
+#: Read markers kept in memory for one guest (the oldest goes first).
+MAX_GUEST_MARKERS = 200
+#: Direct-message peers looked through when a read marker names an offline nick.
+MAX_MARKER_PEERS = 1000
 
 
 class MessageService:
@@ -32,8 +36,8 @@ class MessageService:
 
     def __init__(self, state: ChatState) -> None:
         self.state = state
-        #: Read markers of sessions without an account: (session uid, target key) -> ms.
-        self._guest_markers: dict[tuple[int, str], int] = {}
+        #: Read markers of sessions without an account: session uid -> {target key: ms}.
+        self._guest_markers: dict[int, dict[str, int]] = {}
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -308,29 +312,58 @@ class MessageService:
 
     # -- read markers ----------------------------------------------------------------------
 
+    async def check_marker_target(self, session: Session, target: str) -> None:
+        """Raise unless ``target`` is a conversation the session may keep a read marker for: a
+        channel it is in, or the nick of an online user, of an account, or of someone it has
+        exchanged direct messages with. Keeps strangers from filling the marker table."""
+        state = self.state
+        if is_channel(target):
+            channel = state.channel(target)
+            if channel is None:
+                raise NoSuchChannel(target, "No such channel")
+            if session not in channel.members:
+                raise NotOnChannel(target, "You're not on that channel")
+            return
+        if not valid_nick(target, state.settings.nick_length):
+            raise NoSuchNick(target, "No such nick/channel")
+        key = state.fold(target)
+        if key in state.sessions or await state.store.get_account(key) is not None:
+            return
+        peers = await state.store.dm_peers(state.identity(session), 0, 2**62, MAX_MARKER_PEERS)
+        if not any(state.fold(name) == key for _peer, name, _ms in peers):
+            raise NoSuchNick(target, "No such nick/channel")
+
     async def get_marker(self, session: Session, target: str) -> int | None:
         """The session's read marker for a conversation (ms), or None."""
         key = self.state.fold(target)
         if session.account_key:
             return await self.state.store.get_marker(session.account_key, key)
-        return self._guest_markers.get((session.uid, key))
+        markers = self._guest_markers.get(session.uid)
+        return None if markers is None else markers.get(key)
 
     async def set_marker(self, session: Session, target: str, time_ms: int) -> tuple[int, list[Session]]:
-        """Move the read marker forward; returns the stored value and every session to tell."""
-        key = self.state.fold(target)
+        """Move the read marker forward; returns the stored value and every session to tell.
+        Raises like :meth:`check_marker_target` for a target that cannot have one."""
+        await self.check_marker_target(session, target)
+        state = self.state
+        key = state.fold(target)
         current = await self.get_marker(session, target)
         value = time_ms if current is None else max(current, time_ms)
         if session.account_key:
             if value != current:
-                await self.state.store.set_marker(session.account_key, key, value)
-            return value, list(self.state.by_account.get(session.account_key, {session}))
-        self._guest_markers[(session.uid, key)] = value
+                await state.store.set_marker(session.account_key, key, value)
+            return value, list(state.by_account.get(session.account_key, {session}))
+        if state.sessions.get(session.key) is not session:
+            return value, [session]  # left meanwhile: forget_guest already ran, keep nothing
+        markers = self._guest_markers.setdefault(session.uid, {})
+        if key not in markers and len(markers) >= MAX_GUEST_MARKERS:
+            del markers[next(iter(markers))]  # the oldest goes
+        markers[key] = value
         return value, [session]
 
     def forget_guest(self, session: Session) -> None:
         """Drop the in-memory read markers of a guest that left."""
-        for key in [k for k in self._guest_markers if k[0] == session.uid]:
-            del self._guest_markers[key]
+        self._guest_markers.pop(session.uid, None)
 
 
 def _has_ctcp(text: str) -> bool:

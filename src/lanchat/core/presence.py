@@ -115,9 +115,12 @@ class PresenceService:
         session.realname = realname
         self._publish_change(session, RealnameChanged(session.actor, realname))
 
-    def set_account(self, session: Session, name: str | None, key: str | None, *, admin: bool = False) -> None:
-        """Log a registered session in or out of an account."""
+    def set_account(self, session: Session, name: str | None, key: str | None, *, admin: bool = False) -> bool:
+        """Log a registered session in or out of an account. False (and nothing changes) when
+        the session is no longer online, e.g. it disconnected during the password check."""
         state = self.state
+        if state.sessions.get(session.key) is not session:
+            return False
         if session.account_key:
             state.by_account.get(session.account_key, set()).discard(session)
         session.account = name
@@ -127,6 +130,7 @@ class PresenceService:
         if key:
             state.by_account.setdefault(key, set()).add(session)
         self._publish_change(session, AccountChanged(session.actor, name))
+        return True
 
     def _publish_change(self, session: Session, change: AwayChanged | AccountChanged | RealnameChanged) -> None:
         """Tell channel peers, and the users watching the nick who share no channel with it."""

@@ -58,6 +58,7 @@ class LinePipeline:
         self._tokens = float(limits.flood_burst)
         self._refilled = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
+        self._on_drained: Callable[[], None] | None = None
 
     def push(self, items: list[bytes | OverlongLine]) -> None:
         """Queue received lines and process what can be processed now."""
@@ -72,8 +73,19 @@ class LinePipeline:
     def close(self) -> None:
         """Stop processing (the connection is gone)."""
         self._closed = True
+        self._on_drained = None
         if self._timer is not None:
             self._timer.cancel()
+
+    def finish(self, drained: Callable[[], None]) -> None:
+        """No more lines will come (the peer shut down its side): process every line already
+        queued, then call ``drained`` (at once when nothing is left, and also when the client
+        starts closing, e.g. on QUIT). Replaces an earlier ``drained``; never called after
+        :meth:`close`."""
+        if self._closed:
+            return
+        self._on_drained = drained
+        self.process()
 
     def process(self) -> None:
         """Hand queued lines to the IRC layer until one must be waited for."""
@@ -99,6 +111,9 @@ class LinePipeline:
         if self._paused and len(inbox) < BACKLOG_LOW and not self._closed:
             self._paused = False
             self._pause_reading(False)
+        if self._on_drained is not None and not self._blocked and not self._closed and (not inbox or client.closing):
+            drained, self._on_drained = self._on_drained, None
+            drained()
 
     def _resume(self, _done: object) -> None:
         self._blocked = False

@@ -27,6 +27,8 @@ log = logging.getLogger("lanchat.net")
 CLOSE_GRACE = 10.0
 #: How long a TLS client may take to finish its handshake.
 TLS_HANDSHAKE_TIMEOUT = 15.0
+#: The QUIT reason of a client that closed its connection without QUIT.
+EOF_REASON = "Remote host closed the connection"
 
 
 class IrcProtocol(asyncio.Protocol):
@@ -45,6 +47,8 @@ class IrcProtocol(asyncio.Protocol):
         self.pipeline: LinePipeline | None = None
         self._reader = LineReader()
         self._closed = False
+        self._eof = False  # the peer sent everything it will send
+        self._cut = False  # dropped by the server (SendQ): queued lines are not processed
 
     # -- asyncio callbacks -----------------------------------------------------------------
 
@@ -69,13 +73,37 @@ class IrcProtocol(asyncio.Protocol):
             self.pipeline.push(self._reader.feed(data))
 
     def eof_received(self) -> bool:
-        return False
+        """The peer shut down its sending side (``nc -N``, ``shutdown(SHUT_WR)``) or closed.
+        Lines it sent before are still handled, in order, then the client is closed as on
+        QUIT. Plain TCP keeps the write side open meanwhile, so the replies and the ERROR line
+        still reach a half-closed client; TLS cannot stay half-open, so the transport closes
+        and :meth:`connection_lost` finishes the lines instead."""
+        self._eof = True
+        if self.secure or self._closed or self.pipeline is None:
+            return False
+        self.pipeline.finish(self._input_ended)
+        return True
+
+    def _input_ended(self) -> None:
+        if self.client is not None and not self.client.closing:
+            self.client.close(EOF_REASON)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        reason = EOF_REASON if exc is None else f"Connection error: {exc}"
+        pipeline = self.pipeline
+        if pipeline is not None and exc is None and self._eof and not self._cut:
+            # A clean close after lines still queued: handle them (their replies go nowhere),
+            # then the client leaves.
+            pipeline.finish(lambda: self._gone(reason))
+            return
+        if pipeline is not None:
+            pipeline.close()
+        self._gone(reason)
+
+    def _gone(self, reason: str) -> None:
         if self.pipeline is not None:
             self.pipeline.close()
-        reason = "Remote host closed the connection" if exc is None else f"Connection error: {exc}"
         if self.client is not None:
             self.server.disconnected(self.client, reason)
 
@@ -98,6 +126,7 @@ class IrcProtocol(asyncio.Protocol):
         data = b"".join(lines)
         if transport.get_write_buffer_size() + len(data) > self.limits.sendq_bytes:
             self._closed = True
+            self._cut = True
             if self.client is not None:
                 self.client.quit_reason = "SendQ exceeded"
             log.warning(

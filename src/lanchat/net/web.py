@@ -22,14 +22,14 @@ from aiohttp import BodyPartReader, web
 
 from lanchat import __version__
 from lanchat.config import Config
-from lanchat.core.accounts import AccountService
+from lanchat.core.accounts import AccountService, RegistrationClosed
 from lanchat.core.errors import AccountExists, InvalidAccountName, LoginFailed
 from lanchat.core.ports import AccountRecord, Store, UploadRecord
 from lanchat.core.websessions import WebSessionService, csrf_for
 from lanchat.irc.server import IrcServer
 from lanchat.net.pipeline import ConnectionLimits
 from lanchat.net.websocket import serve_irc
-from lanchat.store.files import TooLarge, UploadFolder
+from lanchat.store.files import LowDiskSpace, QuotaExceeded, TooLarge, UploadFolder, UploadRefused
 
 log = logging.getLogger("lanchat.web")
 
@@ -42,6 +42,12 @@ CSP = (
 #: Files shown inline in the browser; everything else is a download.
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MIN_PASSWORD = 8
+#: The largest request body read whole (JSON API calls). Uploads are streamed instead, up to
+#: ``[web] max_upload_mb``.
+MAX_BODY = 64 * 1024
+#: What a multipart upload may add to the file's own bytes (boundaries, part headers).
+MULTIPART_SLACK = 64 * 1024
+MIB = 1024 * 1024
 _MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*\Z")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -89,13 +95,17 @@ class WebApp:
         self.sessions = sessions
         self.limits = limits
         self.metrics = metrics
-        self.files = UploadFolder(config.uploads_dir)
+        self.files = UploadFolder(
+            config.uploads_dir,
+            quota=config.web_upload_quota_mb * MIB,
+            min_free=config.web_upload_min_free_mb * MIB,
+        )
         self.secure = config.web_uses_https
-        self.max_upload = config.web_max_upload_mb * 1024 * 1024
+        self.max_upload = config.web_max_upload_mb * MIB
 
     def build(self) -> web.Application:
         """The application with every route."""
-        app = web.Application(middlewares=[self._headers], client_max_size=self.max_upload + 1024 * 1024)
+        app = web.Application(middlewares=[self._headers], client_max_size=MAX_BODY)
         app.router.add_get("/", self.index)
         app.router.add_static("/assets", STATIC, follow_symlinks=False, show_index=False)
         app.router.add_get("/irc", self.websocket)
@@ -143,6 +153,8 @@ class WebApp:
     async def _json(self, request: web.Request) -> dict[str, Any]:
         try:
             data = await request.json()
+        except web.HTTPRequestEntityTooLarge:
+            raise _refuse(web.HTTPRequestEntityTooLarge, "Request too large", max_size=MAX_BODY) from None
         except ValueError:
             raise _refuse(web.HTTPBadRequest, "expected a JSON object") from None
         if not isinstance(data, dict):
@@ -239,18 +251,21 @@ class WebApp:
         """Create an account (when registration is open; the first account is an admin)."""
         data = await self._json(request)
         username, password = self._text(data, "username"), self._text(data, "password")
-        first = await self.store.count_accounts() == 0
-        if not first and await self.registration_mode() != "open":
-            return _error(403, "Registration is closed: ask an admin for an account")
+        closed = "Registration is closed: ask an admin for an account"
+        registration_open = await self.registration_mode() == "open"
+        if not registration_open and await self.store.count_accounts() > 0:
+            return _error(403, closed)  # early, before hashing; register() decides for good
         if len(password) < MIN_PASSWORD:
             return _error(400, f"Choose a password of at least {MIN_PASSWORD} characters")
         try:
-            account = await self.accounts.create(username, password, admin=first)
+            account = await self.accounts.register(username, password, registration_open=registration_open)
+        except RegistrationClosed:
+            return _error(403, closed)
         except InvalidAccountName:
             return _error(400, "Names use letters, digits and - _ [ ] { } \\ | ^ `, not starting with a digit")
         except AccountExists:
             return _error(409, "That name is taken")
-        log.info("account %s created from the web%s", account.name, " (first account: admin)" if first else "")
+        log.info("account %s created from the web%s", account.name, " (first account: admin)" if account.admin else "")
         return self._logged_in(account, await self.sessions.open(account), status=201)
 
     async def session(self, request: web.Request) -> web.StreamResponse:
@@ -286,9 +301,18 @@ class WebApp:
     async def upload(self, request: web.Request) -> web.StreamResponse:
         """Store a file; answer with its URL."""
         account = await self._uploader(request)
-        if request.content_length is not None and request.content_length > self.max_upload + 64 * 1024:
-            return _error(413, f"Files may be up to {self.config.web_max_upload_mb} MB")
-        if request.content_type == "multipart/form-data":
+        if self.files.quota and not self.files.knows_usage(account.key):
+            self.files.remember_usage(account.key, await self.store.upload_usage(account.key))
+        multipart = request.content_type == "multipart/form-data"
+        if request.content_length is not None:
+            size = max(0, request.content_length - (MULTIPART_SLACK if multipart else 0))
+            try:
+                if size > self.max_upload:
+                    raise TooLarge(size)
+                self.files.check(account.key, size)
+            except UploadRefused as exc:
+                return self._upload_refused(account, exc)
+        if multipart:
             reader = await request.multipart()
             field = await reader.next()
             while field is not None and not (isinstance(field, BodyPartReader) and field.name == "file"):
@@ -312,9 +336,9 @@ class WebApp:
                     yield chunk
 
         try:
-            upload_id, size = await self.files.save(chunks(), self.max_upload)
-        except TooLarge:
-            return _error(413, f"Files may be up to {self.config.web_max_upload_mb} MB")
+            upload_id, size = await self.files.save(chunks(), self.max_upload, account.key)
+        except UploadRefused as exc:
+            return self._upload_refused(account, exc)
         record = UploadRecord(upload_id, name, media, size, account.key, int(time.time() * 1000))
         await self.store.add_upload(record)
         url = f"{request.scheme}://{request.host}/files/{upload_id}/{quote(name)}"
@@ -322,6 +346,20 @@ class WebApp:
         return web.json_response(
             {"url": url, "name": name, "size": size, "type": media}, status=201, headers={"Location": url}
         )
+
+    def _upload_refused(self, account: AccountRecord, exc: UploadRefused) -> web.Response:
+        """The answer to an upload that does not fit; ``error`` is what the web client shows."""
+        if isinstance(exc, QuotaExceeded):
+            log.info("upload by %s refused: over its quota (%d of %d bytes used)", account.name, exc.used, exc.quota)
+            return _error(
+                413,
+                f"This file does not fit in your {self.config.web_upload_quota_mb} MB for shared files "
+                f"({exc.used / MIB:.1f} MB used)",
+            )
+        if isinstance(exc, LowDiskSpace):
+            log.warning("upload by %s refused: the disk of the uploads folder is nearly full", account.name)
+            return _error(507, "The server is low on disk space: uploads are paused, tell an admin")
+        return _error(413, f"Files may be up to {self.config.web_max_upload_mb} MB")
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         """A shared file: inline for images, a download otherwise; never run as a page."""

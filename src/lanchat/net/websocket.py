@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from lanchat.net.pipeline import ConnectionLimits, LinePipeline
+from lanchat.net.tcp import CLOSE_GRACE, EOF_REASON
 from lanchat.proto.framing import MAX_LINE_BYTES, OVERLONG, OverlongLine
 
 if TYPE_CHECKING:
@@ -35,8 +36,18 @@ class WebSocketLink:
 
     transport_name = "websocket"
 
-    def __init__(self, ws: web.WebSocketResponse, peer_ip: str, local_ip: str, secure: bool, sendq: int) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        peer_ip: str,
+        local_ip: str,
+        secure: bool,
+        sendq: int,
+        transport: asyncio.Transport | None = None,
+    ) -> None:
         self.ws = ws
+        #: The TCP connection under the WebSocket, cut when the peer stops reading.
+        self.transport = transport
         self.peer_ip = peer_ip
         self.local_ip = local_ip
         self.secure = secure
@@ -64,10 +75,19 @@ class WebSocketLink:
             self._queue.clear()
             self._closed = True
             log.warning("send queue over %d bytes: disconnected", self.sendq, extra={"conn": self._conn_id()})
+            # As over TCP: the peer is not reading, so nothing more can be said to it. Cutting
+            # the connection ends the read loop, which takes the client out of its channels.
+            self.abort()
         self._wake.set()
 
+    @property
+    def closed(self) -> bool:
+        """True once the server closed (or dropped) the link."""
+        return self._closed
+
     def close(self, reason: str) -> None:
-        """Send ERROR with the reason, then close."""
+        """Send ERROR with the reason, then close (cut after a grace period, as over TCP,
+        should the peer not read it)."""
         if self._closed:
             return
         host = self.client.host if self.client is not None else self.peer_ip
@@ -75,9 +95,16 @@ class WebSocketLink:
         self._closed = True
         self._close_reason = reason
         self._wake.set()
+        asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
+
+    def abort(self) -> None:
+        """Cut the TCP connection at once (nothing queued is sent)."""
+        if self.transport is not None:
+            self.transport.abort()
 
     async def writer(self) -> None:
-        """Send queued lines until the link closes."""
+        """Send queued lines until the link closes. A batch that the peer does not take
+        within the grace period (it stopped reading) cuts the connection."""
         ws = self.ws
         while True:
             await self._wake.wait()
@@ -85,11 +112,19 @@ class WebSocketLink:
             queue, self._queue = self._queue, []
             self._queued_bytes = 0
             try:
-                for line in queue:
-                    if self.binary:
-                        await ws.send_bytes(line)
-                    else:
-                        await ws.send_str(line.decode("utf-8", "replace"))
+                async with asyncio.timeout(CLOSE_GRACE):
+                    for line in queue:
+                        if self.binary:
+                            await ws.send_bytes(line)
+                        else:
+                            await ws.send_str(line.decode("utf-8", "replace"))
+            except TimeoutError:
+                if self.client is not None and not self.client.quit_reason:
+                    self.client.quit_reason = "Send timeout"
+                log.warning("peer stopped reading: disconnected", extra={"conn": self._conn_id()})
+                self._closed = True
+                self.abort()
+                return
             except (ConnectionError, RuntimeError):
                 self._closed = True
             if self._closed:
@@ -119,16 +154,22 @@ async def serve_irc(
     """Run one IRC-over-WebSocket connection to its end."""
     if not same_origin(request):
         raise web.HTTPForbidden(text="cross-site WebSocket refused")
-    ws = web.WebSocketResponse(protocols=SUBPROTOCOLS, max_msg_size=MAX_MESSAGE, autoping=True)
+    # The heartbeat pings the peer when it is quiet, and drops it when no pong comes back in
+    # half the interval: a browser tab that went away does not linger until the IRC ping.
+    ws = web.WebSocketResponse(
+        protocols=SUBPROTOCOLS, max_msg_size=MAX_MESSAGE, autoping=True, heartbeat=irc.config.ping_interval or None
+    )
     await ws.prepare(request)
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    local = request.transport.get_extra_info("sockname") if request.transport else None
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport else None
+    local = transport.get_extra_info("sockname") if transport else None
     link = WebSocketLink(
         ws,
         str(peer[0]) if isinstance(peer, tuple) else "0.0.0.0",
         str(local[0]) if isinstance(local, tuple) else "127.0.0.1",
         secure,
         limits.sendq_bytes,
+        transport,
     )
     client = irc.connect(link)
     link.client = client
@@ -144,7 +185,7 @@ async def serve_irc(
 
     pipeline = LinePipeline(irc, client, limits, pause)
     writer = asyncio.create_task(link.writer())
-    reason = "Remote host closed the connection"
+    reason = EOF_REASON
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
@@ -159,6 +200,13 @@ async def serve_irc(
                     items.append(OVERLONG if len(line) > MAX_LINE_BYTES else line)
             pipeline.push(items)
             await resumed.wait()
+        if not link.closed:
+            # The peer closed after sending lines still queued: handle them first (within
+            # the grace period), as a TCP client that half-closes gets them handled.
+            drained = asyncio.Event()
+            pipeline.finish(drained.set)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(drained.wait(), CLOSE_GRACE)
     except (ConnectionError, asyncio.CancelledError) as exc:
         reason = f"Connection error: {exc}" if isinstance(exc, ConnectionError) else "Server shutting down"
     finally:

@@ -80,18 +80,19 @@ class _MessageRows:
         self.peers.append(peers)
         self.futures.append(fut)
 
-    def insert(self, conn: sqlite3.Connection) -> list[sqlite3.Error | None]:
-        """Insert every row at once; if that fails, row by row so only bad rows fail."""
+    def insert(self, conn: sqlite3.Connection) -> list[Exception | None]:
+        """Insert every row at once; if that fails (an SQLite error, or a value SQLite cannot
+        bind, such as an int over 64 bits), row by row so only bad rows fail."""
         conn.execute("SAVEPOINT rows")
         try:
             conn.executemany(_INSERT_MESSAGE, self.rows)
             conn.executemany(_UPSERT_DM_PEER, [p for peers in self.peers for p in peers])
             conn.execute("RELEASE rows")
             return [None] * len(self.rows)
-        except sqlite3.Error:
+        except Exception:
             conn.execute("ROLLBACK TO rows")
             conn.execute("RELEASE rows")
-        results: list[sqlite3.Error | None] = []
+        results: list[Exception | None] = []
         for row, peers in zip(self.rows, self.peers, strict=True):
             conn.execute("SAVEPOINT one")
             try:
@@ -99,13 +100,13 @@ class _MessageRows:
                 conn.executemany(_UPSERT_DM_PEER, peers)
                 conn.execute("RELEASE one")
                 results.append(None)
-            except sqlite3.Error as exc:
+            except Exception as exc:
                 conn.execute("ROLLBACK TO one")
                 conn.execute("RELEASE one")
                 results.append(exc)
         return results
 
-    def resolve(self, done: asyncio.Future[list[sqlite3.Error | None]]) -> None:
+    def resolve(self, done: asyncio.Future[list[Exception | None]]) -> None:
         """Complete each message's future with its own outcome."""
         if done.cancelled():
             for fut in self.futures:
@@ -222,10 +223,12 @@ class SqliteStore:
             conn.execute("BEGIN")
             results: list[tuple[bool, Any]] = [(True, op(conn)) for op in ops]
             conn.execute("COMMIT")
-        except sqlite3.Error:
-            # One write failed (rare): do the batch again, each write on its own savepoint,
-            # so that only the failing one is lost.
-            conn.execute("ROLLBACK")
+        except Exception:
+            # One write failed (rare; an SQLite error, or a value it cannot bind such as an
+            # int over 64 bits): do the batch again, each write on its own savepoint, so that
+            # only the failing one is lost.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             results = self._run_one_by_one(conn, ops)
         except BaseException:
             if conn.in_transaction:
@@ -243,7 +246,7 @@ class SqliteStore:
                 try:
                     results.append((True, op(conn)))
                     conn.execute("RELEASE op")
-                except sqlite3.Error as exc:
+                except Exception as exc:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
                     results.append((False, exc))
@@ -726,6 +729,15 @@ class SqliteStore:
                 "SELECT id, name, type, size, account, created_ms FROM uploads WHERE id = ?", (upload_id,)
             ).fetchone()
             return None if row is None else UploadRecord(*row)
+
+        return await self._read(run)
+
+    async def upload_usage(self, account: str) -> int:
+        """Bytes of every file the account has shared."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT COALESCE(SUM(size), 0) FROM uploads WHERE account = ?", (account,)).fetchone()
+            return int(row[0])
 
         return await self._read(run)
 

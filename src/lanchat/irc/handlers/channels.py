@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from lanchat.irc.server import IrcServer
 
 NAMES_LINE_BYTES = 400
+#: An ELIST number: ASCII digits only ("²".isdigit() is true, int("²") fails), at most 9.
+_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(slots=True)
@@ -56,6 +59,13 @@ async def prepare_join(server: IrcServer, user: User, name: str, conns: list[Cli
             server.state.fold(name), after=None, before=None, limit=replay, newest_first=True, with_events=False
         )
     return extras
+
+
+def still_online(server: IrcServer, client: Client) -> bool:
+    """After an await: False when the connection is closing or its user is no longer the
+    online one (it disconnected meanwhile), so the command must stop changing state."""
+    user = client.session
+    return not client.closing and user is not None and server.state.sessions.get(user.key) is user
 
 
 def needs_prefetch(server: IrcServer, user: User) -> bool:
@@ -172,12 +182,15 @@ def join(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Re
 async def _join_with_extras(
     server: IrcServer, client: Client, names: list[str], keys: list[str], rb: ReplyBuffer
 ) -> None:
+    user = client.me
     for i, name in enumerate(names):
         try:
             existing = server.state.channel(name)
-            if existing is not None and client.me in existing.members:
+            if existing is not None and user in existing.members:
                 continue
-            extras = await prepare_join(server, client.me, name) if is_channel(name) else JoinExtras()
+            extras = await prepare_join(server, user, name) if is_channel(name) else JoinExtras()
+            if not still_online(server, client):
+                return  # disconnected while the read ran: joining now would leave a ghost member
             join_channel(server, client, name, keys[i] if i < len(keys) else None, extras, rb)
             rb.send_pending()
         except ChatError as exc:
@@ -247,10 +260,10 @@ def list_(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> R
 def _list_filter(token: str, channel: Channel, now: float, casemapping: str) -> bool:
     """One ELIST condition (C, M, N, T, U)."""
     head, rest = token[:1], token[1:]
-    if head in "<>" and rest.isdigit():
+    if head in "<>" and _DECIMAL.fullmatch(rest):
         count = len(channel.members)
         return count > int(rest) if head == ">" else count < int(rest)
-    if head in "CT" and rest[:1] in "<>" and rest[1:].isdigit():
+    if head in "CT" and rest[:1] in "<>" and _DECIMAL.fullmatch(rest[1:]):
         moment = channel.created if head == "C" else channel.topic_at
         if head == "T" and not channel.topic_at:
             return False

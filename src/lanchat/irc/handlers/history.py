@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lanchat.core.errors import NoSuchChannel, NotOnChannel
+from lanchat.core.errors import NoSuchChannel, NoSuchNick, NotOnChannel
 from lanchat.core.events import StoredMessage
 from lanchat.core.ports import MessageRef
 from lanchat.irc.client import R_EVENT_PLAYBACK, R_READ_MARKER, R_SERVER_TIME, Client
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from lanchat.irc.server import IrcServer
 
 MISSED_DM_LIMIT = 200
+#: A limit: ASCII digits only ("²".isdigit() is true, int("²") fails), at most 9 of them.
+_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 
 class BadParams(ValueError):
@@ -50,7 +52,7 @@ def _parse_ref(text: str, *, star: bool = False) -> MessageRef | None:
 
 
 def _parse_limit(text: str) -> int:
-    if not text.isdigit():
+    if not _DECIMAL.fullmatch(text):
         raise BadParams(text)
     limit = int(text)
     return CHATHISTORY_MAX if limit == 0 else min(limit, CHATHISTORY_MAX)
@@ -188,7 +190,10 @@ async def _search(server: IrcServer, client: Client, raw: str, rb: ReplyBuffer) 
         words = [w for w in re.split(r"\W+", attrs.get("text", "")) if w]
         after = parse_timestamp(attrs["after"]) if "after" in attrs else None
         before = parse_timestamp(attrs["before"]) if "before" in attrs else None
-        limit = min(int(attrs.get("limit", "50")), SEARCH_LIMIT)
+        limit_text = attrs.get("limit", "50")
+        if not _DECIMAL.fullmatch(limit_text):
+            raise BadParams(limit_text)
+        limit = min(int(limit_text), SEARCH_LIMIT)
         if not words or limit <= 0:
             raise BadParams(raw)
     except (ProtocolError, BadParams, ValueError):
@@ -225,6 +230,11 @@ async def _markread(server: IrcServer, client: Client, params: list[str], rb: Re
     user = client.me
     target = params[0]
     if len(params) == 1:
+        try:
+            await server.messages.check_marker_target(user, target)
+        except (NoSuchChannel, NotOnChannel, NoSuchNick):
+            rb.fail("MARKREAD", "INVALID_PARAMS", target, "Invalid parameters")
+            return
         value = await server.messages.get_marker(user, target)
         rb.server_msg("MARKREAD", target, "*" if value is None else "timestamp=" + iso_time(value))
         return
@@ -236,7 +246,12 @@ async def _markread(server: IrcServer, client: Client, params: list[str], rb: Re
     except BadParams:
         rb.fail("MARKREAD", "INVALID_PARAMS", params[1], "Invalid parameters")
         return
-    stored, sessions = await server.messages.set_marker(user, target, wanted)
+    try:
+        stored, sessions = await server.messages.set_marker(user, target, wanted)
+    except (NoSuchChannel, NotOnChannel, NoSuchNick):
+        # A channel the user is not in, or a nick nobody has: no marker (spec: INVALID_PARAMS).
+        rb.fail("MARKREAD", "INVALID_PARAMS", target, "Invalid parameters")
+        return
     line = Message("MARKREAD", [target, "timestamp=" + iso_time(stored)], server.name)
     rb.add(line)
     for session in sessions:

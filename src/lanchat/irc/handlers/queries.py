@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from lanchat.irc.server import IrcServer
 
 WHOX_ORDER = "tcuihsnfdlaor"
+#: A count: ASCII digits only ("²".isdigit() is true, int("²") fails), at most 9 of them.
+_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 
 def _shares_channel(a: Session, b: Session) -> bool:
@@ -147,11 +150,8 @@ def whowas(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> 
         return None
     nick = msg.params[0]
     count = 0
-    if len(msg.params) > 1:
-        try:
-            count = int(msg.params[1])
-        except ValueError:
-            count = 0
+    if len(msg.params) > 1 and _DECIMAL.fullmatch(msg.params[1]):
+        count = int(msg.params[1])
     entries = server.presence.whowas(nick, count)
     if not entries:
         rb.numeric(N.ERR_WASNOSUCHNICK, nick, "There was no such nickname")

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import hmac
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from lanchat.core.ports import AccountRecord
 from lanchat.irc.client import Client, User
 from lanchat.irc.commands import Reply, command
 from lanchat.irc.errors import reply_error
-from lanchat.irc.handlers.channels import prepare_join, send_join_info, show_joined
+from lanchat.irc.handlers.channels import prepare_join, send_join_info, show_joined, still_online
 from lanchat.irc.handlers.history import replay_missed_direct
 from lanchat.irc.handlers.info import send_lusers, send_motd
 from lanchat.irc.isupport import USER_LENGTH
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 SASL_CHUNK = 400
 SASL_MAX_BYTES = 8192
 MAX_SASL_FAILURES = 20
+#: A number a client may send: ASCII digits only ("²".isdigit() is true, int("²") fails).
+_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 
 # -- CAP -------------------------------------------------------------------------------------
@@ -40,12 +43,13 @@ def cap(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Rep
     target = client.nick
     if sub == "LS":
         version = msg.params[1] if len(msg.params) > 1 else ""
-        if version.isdigit():
-            client.cap_version = max(client.cap_version, int(version))
+        number = int(version) if _DECIMAL.fullmatch(version) else None
+        if number is not None:
+            client.cap_version = max(client.cap_version, number)
             client.set_caps([], [])
         if not client.registered:
             client.cap_negotiating = True
-        modern = version.isdigit() and int(version) >= 302
+        modern = number is not None and number >= 302
         offered = server.caps_for(client)
         items = [f"{k}={v}" if v else k for k, v in offered.items()] if modern else list(offered)
         _send_cap_list(server, rb, target, "LS", items, modern)
@@ -224,6 +228,8 @@ async def _sasl_plain(server: IrcServer, client: Client, payload: str, rb: Reply
     except LoginFailed:
         _sasl_failed(server, client, rb)
         return
+    if client.closing or (client.session is not None and not still_online(server, client)):
+        return  # gone during the password check: log nobody in
     log_in(server, client, record, rb)
     rb.numeric(N.RPL_SASLSUCCESS, "SASL authentication successful")
 
@@ -264,8 +270,14 @@ async def _complete(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
         return
     state = server.state
     holder = state.sessions.get(client.reg_key)
-    if isinstance(holder, User) and client.account_key and holder.account_key == client.account_key:
-        await _attach(server, client, holder, rb)
+    # Another connection of the account holds the nick: share its user. Should that user go
+    # offline while this one is being attached, this connection registers on its own.
+    if (
+        isinstance(holder, User)
+        and client.account_key
+        and holder.account_key == client.account_key
+        and (await _attach(server, client, holder, rb) or client.closing)
+    ):
         return
     try:
         await server.presence.check_nick(client.reg_nick, None, client.account_key)
@@ -280,13 +292,21 @@ async def _complete(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
     send_welcome(server, client, rb)
     rb.send_pending()
     server.log_connected(user)
-    for name, status in await server.channels.saved_channels(user):
+    # After each await: stop if the connection went away meanwhile, or its channels would
+    # keep a member nobody is behind.
+    saved = await server.channels.saved_channels(user)
+    for name, status in saved:
+        if not still_online(server, client):
+            return
         extras = await prepare_join(server, user, name)
+        if not still_online(server, client):
+            return
         channel = server.channels.rejoin(user, name, status)
         if channel is not None:
             send_join_info(server, client, channel, rb, extras)
             rb.send_pending()
-    await replay_missed_direct(server, client, rb)
+    if still_online(server, client):
+        await replay_missed_direct(server, client, rb)
 
 
 async def _check_credentials(server: IrcServer, client: Client, rb: ReplyBuffer) -> bool:
@@ -321,19 +341,23 @@ async def _check_credentials(server: IrcServer, client: Client, rb: ReplyBuffer)
     return True
 
 
-async def _attach(server: IrcServer, client: Client, user: User, rb: ReplyBuffer) -> None:
+async def _attach(server: IrcServer, client: Client, user: User, rb: ReplyBuffer) -> bool:
     """Another connection of an online account with the same nick: share the user, and show
-    this connection the channels the user is in."""
+    this connection the channels the user is in. False when that user went offline during
+    the reads (this connection is then not attached)."""
     plan = [
         (channel, await prepare_join(server, user, channel.name, [client])) for channel in list(user.channels.values())
     ]
     if client.closing:
-        return
+        return True
+    if server.state.sessions.get(user.key) is not user:
+        return False
     user.attach(client)
     send_welcome(server, client, rb)
     for channel, extras in plan:
         if user in channel.members:
             show_joined(server, client, channel, rb, extras)
+    return True
 
 
 def send_welcome(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:

@@ -1,0 +1,161 @@
+"""Logins and sign-ups under concurrency: parallel guesses get no more free tries than guesses
+one after another, and parallel sign-ups on a fresh server make exactly one admin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+
+import aiohttp
+
+from lanchat.core.passwords import PasswordHasher
+from lanchat.core.throttle import LoginThrottle
+from tests.conftest import RunningServer, ServerFactory
+
+
+def base(server: RunningServer) -> str:
+    return f"http://127.0.0.1:{server.app.web_addresses[0][1]}"
+
+
+class RecordingHasher(PasswordHasher):
+    """The server's own hasher, noting when each password check starts and ends, and as slow as
+    a production-strength argon2 (so a burst of requests is all in before the first check ends).
+    """
+
+    def __init__(self, real: PasswordHasher) -> None:
+        self.real = real
+        self.events: list[str] = []
+        self._lock = threading.Lock()
+
+    def hash(self, password: str) -> str:
+        return self.real.hash(password)
+
+    def verify(self, stored: str, password: str) -> tuple[bool, bool]:
+        with self._lock:
+            self.events.append("start")
+        try:
+            time.sleep(0.2)
+            return self.real.verify(stored, password)
+        finally:
+            with self._lock:
+                self.events.append("end")
+
+
+async def test_parallel_wrong_passwords_get_only_the_free_tries(make_server: ServerFactory) -> None:
+    free = 3
+    server = await make_server(
+        web_enabled=True, web_port=0, allow_guests=False, login_throttle_free=free, login_throttle_max_delay=0.05
+    )
+    await server.add_account("target", "the right password")
+    hasher = RecordingHasher(server.app.accounts.hasher)
+    server.app.accounts.hasher = hasher
+
+    async def guess(http: aiohttp.ClientSession, n: int) -> int:
+        body = {"username": "target", "password": f"guess {n}"}
+        async with http.post(f"{base(server)}/api/login", json=body) as r:
+            return r.status
+
+    attempts = 12
+    async with aiohttp.ClientSession() as http:
+        statuses = await asyncio.gather(*(guess(http, n) for n in range(attempts)))
+    assert statuses == [401] * attempts
+    # Every guess was checked in the end, but only the free ones before the free tries were
+    # used up: the next check started after the third one had failed.
+    assert hasher.events.count("start") == attempts
+    starts = [i for i, event in enumerate(hasher.events) if event == "start"]
+    ends = [i for i, event in enumerate(hasher.events) if event == "end"]
+    assert starts[free] > ends[free - 1], hasher.events
+    assert server.app.accounts.failed_logins == attempts
+
+
+async def test_an_attempt_that_leaves_while_waiting_frees_its_turn() -> None:
+    throttle = LoginThrottle(free=1)
+    keys = ["ip:1", "account:x"]
+    await throttle.acquire(keys)  # in flight
+    waiting = asyncio.create_task(throttle.acquire(keys))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # the free try is taken
+    throttle.release(keys)  # the first one went away undecided
+    await asyncio.wait_for(waiting, 1)
+    gone = asyncio.create_task(throttle.acquire(keys))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await gone
+    throttle.succeeded(keys)
+    assert throttle.reserve(keys) == 0  # neither the cancelled nor the decided one counts
+
+
+async def test_parallel_sign_ups_on_a_fresh_closed_server_make_one_admin(make_server: ServerFactory) -> None:
+    server = await make_server(web_enabled=True, web_port=0, allow_guests=False, web_registration="closed")
+
+    async def sign_up(name: str) -> tuple[int, dict[str, object]]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{base(server)}/api/register", json={"username": name, "password": "long enough"}) as r,
+        ):
+            data: dict[str, object] = await r.json()
+            return r.status, data
+
+    answers = await asyncio.gather(*(sign_up(f"early{n}") for n in range(5)))
+    created = [data for status, data in answers if status == 201]
+    refused = [data for status, data in answers if status == 403]
+    assert len(created) == 1, answers
+    assert created[0]["admin"] is True
+    assert len(refused) == 4, answers
+    assert all(data["error"] == "Registration is closed: ask an admin for an account" for data in refused)
+    accounts = await server.app.store.list_accounts()
+    assert [(a.name, a.admin) for a in accounts] == [(created[0]["account"], True)]
+
+
+async def test_parallel_sign_ups_with_open_registration_make_one_admin(make_server: ServerFactory) -> None:
+    server = await make_server(web_enabled=True, web_port=0, allow_guests=False)
+
+    async def sign_up(name: str) -> dict[str, object]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{base(server)}/api/register", json={"username": name, "password": "long enough"}) as r,
+        ):
+            assert r.status == 201
+            data: dict[str, object] = await r.json()
+            return data
+
+    answers = await asyncio.gather(*(sign_up(f"early{n}") for n in range(5)))
+    assert sorted(bool(a["admin"]) for a in answers) == [False, False, False, False, True]
+    accounts = await server.app.store.list_accounts()
+    assert sum(a.admin for a in accounts) == 1
+    assert len(accounts) == 5
+
+
+async def test_a_storm_of_good_logins_from_one_address_is_not_woken_all_at_once() -> None:
+    # 300 logins from one address (a SASL storm behind one NAT): 5 are checked at a time, and
+    # each decision lets exactly one more in, rather than waking every waiter to try again.
+    throttle = LoginThrottle(free=5)
+    calls = 0
+    reserve = throttle.reserve
+
+    def counting(keys: list[str], now: float | None = None) -> float | None:
+        nonlocal calls
+        calls += 1
+        return reserve(keys, now)
+
+    throttle.reserve = counting  # type: ignore[method-assign]
+    in_flight = most = 0
+
+    async def login(n: int) -> None:
+        nonlocal in_flight, most
+        keys = ["ip:10.0.0.1", f"account:user{n}"]
+        await throttle.acquire(keys)
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0)
+        in_flight -= 1
+        throttle.succeeded(keys)
+
+    await asyncio.wait_for(asyncio.gather(*(login(n) for n in range(300))), 10)
+    assert most == 5
+    assert calls < 3 * 300  # woken one by one: linear, not 300 x 300
+    assert throttle._entries == {}
+    assert throttle._waiters == {}
