@@ -229,12 +229,7 @@ def markread(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -
 async def _markread(server: IrcServer, client: Client, params: list[str], rb: ReplyBuffer) -> None:
     user = client.me
     target = params[0]
-    if len(params) == 1:
-        try:
-            await server.messages.check_marker_target(user, target)
-        except (NoSuchChannel, NotOnChannel, NoSuchNick):
-            rb.fail("MARKREAD", "INVALID_PARAMS", target, "Invalid parameters")
-            return
+    if len(params) == 1:  # reading stores nothing: any target, "*" when there is no marker
         value = await server.messages.get_marker(user, target)
         rb.server_msg("MARKREAD", target, "*" if value is None else "timestamp=" + iso_time(value))
         return
