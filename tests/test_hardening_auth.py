@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 
 import aiohttp
+import pytest
 
+from lanchat.app import HASHING_NICENESS
+from lanchat.core.errors import LoginFailed
 from lanchat.core.passwords import PasswordHasher
 from lanchat.core.throttle import LoginThrottle
 from tests.conftest import RunningServer, ServerFactory
@@ -159,3 +163,52 @@ async def test_a_storm_of_good_logins_from_one_address_is_not_woken_all_at_once(
     assert calls < 3 * 300  # woken one by one: linear, not 300 x 300
     assert throttle._entries == {}
     assert throttle._waiters == {}
+
+
+class CountingHasher(PasswordHasher):
+    """The real hasher, counting the argon2 checks it makes."""
+
+    def __init__(self, real: PasswordHasher) -> None:
+        self.real = real
+        self.checks = 0
+
+    def hash(self, password: str) -> str:
+        return self.real.hash(password)
+
+    def verify(self, stored: str, password: str) -> tuple[bool, bool]:
+        self.checks += 1
+        return self.real.verify(stored, password)
+
+
+async def test_a_password_verified_recently_skips_argon2_until_it_changes(server: RunningServer) -> None:
+    accounts = server.app.accounts
+    counting = CountingHasher(accounts.hasher)
+    accounts.hasher = counting
+    await server.add_account("alice", "first password")
+    await accounts.authenticate("alice", "first password", "10.0.0.1")
+    assert counting.checks == 1
+    await accounts.authenticate("alice", "first password", "10.0.0.2")  # a reconnect: no argon2
+    assert counting.checks == 1
+    with pytest.raises(LoginFailed):
+        await accounts.authenticate("alice", "wrong password", "10.0.0.1")  # always the full check
+    assert counting.checks == 2
+    await accounts.set_password("alice", "second password")
+    with pytest.raises(LoginFailed):
+        await accounts.authenticate("alice", "first password", "10.0.0.1")
+    await accounts.authenticate("alice", "second password", "10.0.0.1")
+    assert counting.checks == 4
+    # Changed behind the server's back (lanchat user passwd in another process): the cached
+    # digest is bound to the stored hash, so the old password stops working at once.
+    await server.app.store.set_password_hash("alice", accounts.hasher.hash("third password"))
+    with pytest.raises(LoginFailed):
+        await accounts.authenticate("alice", "second password", "10.0.0.1")
+    assert counting.checks == 5
+
+
+async def test_password_hashing_runs_below_the_event_loops_priority(server: RunningServer) -> None:
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_niceness = niceness()
+    hashing = await asyncio.get_running_loop().run_in_executor(server.app.accounts.executor, niceness)
+    assert hashing == min(19, loop_niceness + HASHING_NICENESS)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +39,16 @@ SWEEP_INTERVAL = 5.0
 LAG_SAMPLE_INTERVAL = 1.0
 MIN_SWEEP_INTERVAL = 0.05
 SHUTDOWN_GRACE = 2.0
+#: How much nicer than the event loop the password-hashing threads run.
+HASHING_NICENESS = 10
+
+
+def _yield_cpu() -> None:
+    """Run this worker thread (password hashing) at a lower priority than the event loop, so
+    that messages keep flowing during a storm of logins (Linux sets it per thread)."""
+    with contextlib.suppress(AttributeError, OSError):
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + HASHING_NICENESS))
 
 
 def make_hasher(config: Config) -> PasswordHasher:
@@ -62,7 +74,7 @@ class App:
         self.config = config
         self.store = make_store(config)
         self.bus = LocalBus()
-        self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+        self._hash_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2", initializer=_yield_cpu)
         self.accounts = make_accounts(config, self.store, self._hash_pool)
         self.irc = IrcServer(config, self.store, self.bus, self.accounts, self.accounts.hasher)
         self.sessions = WebSessionService(self.store, self.store, config.web_session_days)

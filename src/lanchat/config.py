@@ -72,9 +72,9 @@ class Config:
     flood_burst: int = 100
     flood_rate: float = 20.0
     max_channels: int = 100
-    argon2_time_cost: int = 3
-    argon2_memory_kib: int = 65536
-    argon2_parallelism: int = 4
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456
+    argon2_parallelism: int = 1
     login_throttle_free: int = 5
     login_throttle_max_delay: float = 30.0
     sqlite_synchronous: str = "normal"

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 
 from lanchat.core.errors import AccountExists, ChatError, InvalidAccountName, LoginFailed
-from lanchat.core.passwords import PasswordHasher
+from lanchat.core.passwords import PasswordHasher, VerifiedLogins
 from lanchat.core.ports import AccountData, AccountRecord
 from lanchat.core.throttle import LoginThrottle
 from lanchat.proto.names import casefold, valid_account_name
@@ -45,6 +45,7 @@ class AccountService:
         self.failed_logins = 0
         #: Held while deciding and creating an account, so "is it the first?" stays true.
         self._creating = asyncio.Lock()
+        self.verified = VerifiedLogins()
 
     def key(self, name: str) -> str:
         """The casefolded key of an account name."""
@@ -101,6 +102,7 @@ class AccountService:
         no such account."""
         key = self.key(name)
         changed = await self.store.set_password_hash(key, await self.hash_password(password))
+        self.verified.forget(key)
         if changed:
             await self.store.delete_web_sessions_of(key)
         return changed
@@ -122,9 +124,13 @@ class AccountService:
                     self._dummy_hash = await self.hash_password("not a real password")
                 await self._blocking(self.hasher.verify, self._dummy_hash, password)
                 matches, rehash = False, False
+            elif self.verified.known(key, record.password_hash, password):
+                matches, rehash = True, False
             else:
                 result = await self._blocking(self.hasher.verify, record.password_hash, password)
                 matches, rehash = result  # type: ignore[misc]
+                if matches and not rehash:
+                    self.verified.remember(key, record.password_hash, password)
             decided = True
             if record is None or not matches:
                 self.failed_logins += 1
