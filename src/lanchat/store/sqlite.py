@@ -546,8 +546,10 @@ class SqliteStore:
                 if pos is None:
                     return []
                 time_ms, seq = pos
-                where.append(f"(time_ms {op} ? OR (time_ms = ? AND seq {op} ?))")
-                params += [time_ms, time_ms, seq]
+                # A row value, so that SQLite seeks the (conv, time_ms, seq) index to the point
+                # instead of walking it from one end (30 ms at a million messages).
+                where.append(f"(time_ms, seq) {op} (?, ?)")
+                params += [time_ms, seq]
             order = "DESC" if newest_first else "ASC"
             sql = (
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)}"
