@@ -577,6 +577,38 @@ async def test_lusers_local_users_keep_the_peak_after_a_quit(server: RunningServ
     assert integers(find(reply, "255")[0].params[1])[0] == 1
 
 
+async def test_lusers_counts_follow_quits_nick_changes_and_finished_registrations(server: RunningServer) -> None:
+    alice = await server.user("alice")
+    await alice.request("JOIN #chan")
+    bob = await server.user("bob")
+    await bob.request("JOIN #chan")
+    await bob.request("MODE bob +i")
+    await bob.request("NICK bobby")
+    by = {m.command: m for m in await alice.request("LUSERS")}
+    assert integers(by["251"].params[1])[:2] == [1, 1]
+    await bob.send("QUIT :bye")
+    await bob.closed()
+    await alice.expect("QUIT", lambda m: nick_of(m.source) == "bobby")
+    pending = await server.connect()
+    await pending.request("NICK carol")
+    by = {m.command: m for m in await alice.request("LUSERS")}
+    assert integers(by["251"].params[1])[:2] == [1, 0]
+    assert by["253"].params[1] == "1"
+    await pending.register("carol")
+    by = {m.command: m for m in await alice.request("LUSERS")}
+    assert integers(by["251"].params[1])[:2] == [2, 0]
+    assert by["253"].params[1] == "0"
+    dropped = await server.connect()
+    await dropped.request("NICK dave")
+    await dropped.close()
+    reply = await alice.request("LUSERS")
+    for _ in range(50):
+        if find(reply, "253")[0].params[1] == "0":
+            break
+        reply = await alice.request("LUSERS")
+    assert find(reply, "253")[0].params[1] == "0"
+
+
 async def test_lusers_counts_operators(oper_server: RunningServer) -> None:
     alice = await oper_server.user("alice")
     await become_oper(alice)

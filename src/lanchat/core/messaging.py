@@ -152,7 +152,9 @@ class MessageService:
             needed = STATUS_PREFIXES[event.status]
             recipients = [m for m, s in members.items() if m is not sender and any(c in s for c in needed)]
         else:
-            recipients = [m for m in members if m is not sender]
+            recipients = list(members)  # copied and searched in C: this runs for every message
+            if sender in members:
+                recipients.remove(sender)
         self.state.publish(event, recipients, sender)
 
     # -- deleting --------------------------------------------------------------------------

@@ -54,6 +54,7 @@ class PresenceService:
         if session.account_key:
             state.by_account.setdefault(session.account_key, set()).add(session)
         state.max_sessions = max(state.max_sessions, len(state.sessions))
+        state.user_mode_counts.update(session.modes)
         self._notify_watchers(session.key, session, True)
 
     def change_nick(self, session: Session, new_nick: str) -> None:
@@ -84,6 +85,7 @@ class PresenceService:
             state.drop_if_empty(channel)
         session.channels.clear()
         del state.sessions[session.key]
+        state.user_mode_counts.subtract(session.modes)
         if session.account_key:
             mine = state.by_account.get(session.account_key)
             if mine is not None:

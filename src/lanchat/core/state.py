@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,6 +57,8 @@ class ChatState:
         self.whowas: deque[WhowasEntry] = deque(maxlen=settings.whowas_size)
         self.started = time.time()
         self.max_sessions = 0
+        #: How many online sessions have each user mode (LUSERS counts +i and +o without a scan).
+        self.user_mode_counts: Counter[str] = Counter()
         self._last_ms = 0
 
     def now_ms(self) -> int:
@@ -67,6 +69,21 @@ class ChatState:
             now = self._last_ms + 1
         self._last_ms = now
         return now
+
+    def set_user_mode(self, session: Session, letter: str, on: bool) -> bool:
+        """Set or clear one of ``session``'s user modes; returns False when it was already so."""
+        if (letter in session.modes) == on:
+            return False
+        online = self.sessions.get(session.key) is session
+        if on:
+            session.modes.add(letter)
+            if online:
+                self.user_mode_counts[letter] += 1
+        else:
+            session.modes.discard(letter)
+            if online:
+                self.user_mode_counts[letter] -= 1
+        return True
 
     def fold(self, name: str) -> str:
         """Casefold a nick or channel name with the server's CASEMAPPING."""

@@ -74,6 +74,9 @@ class IrcServer:
         self.lines_in = 0
         self.sendq_disconnects = 0
         self.clients: dict[str, Client] = {}
+        #: Connections that have not finished registering (LUSERS' "unknown"); a registered one
+        #: leaves at its welcome.
+        self.registering: dict[str, Client] = {}
         self.caps = offered_caps(multiline_max_bytes=MULTILINE_MAX_BYTES, multiline_max_lines=MULTILINE_MAX_LINES)
         self._sts: tuple[int, int] | None = None
         #: The upload URL for a connection (draft/FILEHOST), when the web port is on.
@@ -109,12 +112,14 @@ class IrcServer:
             host = "0" + host
         client = Client(link, self.outbox, f"c{next(self._conn_ids)}", host)
         self.clients[client.conn_id] = client
+        self.registering[client.conn_id] = client
         return client
 
     def disconnected(self, client: Client, reason: str) -> None:
         """The connection is gone (closed by either side). Safe to call more than once."""
         if self.clients.pop(client.conn_id, None) is None:
             return
+        self.registering.pop(client.conn_id, None)
         if not self.clients and self._all_closed is not None:
             self._all_closed.set()
         client.closing = True

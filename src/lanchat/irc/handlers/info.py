@@ -17,11 +17,11 @@ if TYPE_CHECKING:
 
 def send_lusers(server: IrcServer, rb: ReplyBuffer) -> None:
     """251-255, 265, 266."""
-    sessions = server.state.sessions.values()
+    # Counted as they change, not by a scan: this runs at every registration.
     total = len(server.state.sessions)
-    invisible = sum(1 for s in sessions if "i" in s.modes)
-    opers = sum(1 for s in sessions if "o" in s.modes)
-    unknown = sum(1 for c in server.clients.values() if not c.registered and not c.closing)
+    invisible = server.state.user_mode_counts["i"]
+    opers = server.state.user_mode_counts["o"]
+    unknown = sum(1 for c in server.registering.values() if not c.registered and not c.closing)
     peak = str(max(server.state.max_sessions, total))
     rb.numeric(N.RPL_LUSERCLIENT, f"There are {total - invisible} users and {invisible} invisible on 1 servers")
     rb.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")

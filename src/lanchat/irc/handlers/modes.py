@@ -116,8 +116,7 @@ def _user_mode(server: IrcServer, client: Client, params: list[str], rb: ReplyBu
         if letter in "+-":
             adding = letter == "+"
         elif letter in SETTABLE_USER_MODES or (letter == "o" and not adding):
-            if adding != (letter in user.modes):
-                (user.modes.add if adding else user.modes.discard)(letter)
+            if server.state.set_user_mode(user, letter, adding):
                 applied.append((adding, letter))
         elif letter != "o":
             bad = True

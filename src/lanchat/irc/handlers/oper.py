@@ -32,8 +32,7 @@ async def _oper(server: IrcServer, client: Client, name: str, password: str, rb:
         return
     log.warning("%s (%s) is now a server operator as %r", user.nick, client.ip, name)
     rb.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
-    if "o" not in user.modes:
-        user.modes.add("o")
+    if server.state.set_user_mode(user, "o", True):
         line = Message("MODE", [user.nick, "+o"], user.mask)
         for conn in user.conns:
             (rb.add if conn is client else conn.send)(line)

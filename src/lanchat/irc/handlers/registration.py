@@ -362,6 +362,7 @@ async def _attach(server: IrcServer, client: Client, user: User, rb: ReplyBuffer
 
 def send_welcome(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
     """001-005, LUSERS and MOTD."""
+    server.registering.pop(client.conn_id, None)
     cfg = server.config
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(server.created))
     rb.numeric(N.RPL_WELCOME, f"Welcome to the {cfg.network} Network, {client.mask}")
