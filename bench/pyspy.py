@@ -17,15 +17,21 @@ RATE_HZ = 200
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*)\)$")
 
 
-def binary() -> str:
-    """py-spy from this virtualenv (or PATH)."""
+def binary(install: bool = False) -> str:
+    """py-spy from this virtualenv (or PATH); with ``install``, pip-installs it into this
+    virtualenv when it is missing."""
     here = Path(sys.executable).parent / "py-spy"
     if here.is_file():
         return str(here)
     found = shutil.which("py-spy")
-    if not found:
-        raise BenchError("py-spy is missing: .venv/bin/pip install py-spy")
-    return found
+    if found:
+        return found
+    if install:
+        print("bench: installing py-spy into this virtualenv (for --profile)", file=sys.stderr, flush=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=False)
+        if done.returncode == 0 and here.is_file():
+            return str(here)
+    raise BenchError(f"py-spy is missing: {sys.executable} -m pip install py-spy")
 
 
 def record(pid: int, seconds: float, out: Path, pinning: Pinning) -> subprocess.CompletedProcess[str]:

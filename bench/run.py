@@ -135,6 +135,8 @@ class Driver:
             args.servers, self.pinning, install=not args.no_install, lanchat_overrides=overrides
         )
         self.ircload = Ircload(build(source_dir(args.ircload_src), self.build_dir), self.pinning)
+        if args.profile:
+            pyspy.binary(install=not args.no_install)  # now, not after an hour of measuring
         self.scenarios: list[str] = args.scenarios
         self.run_number = 0
         self.noise: dict[str, Any] = {}
@@ -848,7 +850,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", type=Path, metavar="FILE", help="JSON-lines file (default bench/results/…)")
     parser.add_argument("--server-cpu", type=int, help="CPU for the server under test (default 1)")
     parser.add_argument("--load-cpu", type=int, help="CPU for the load generators (default 0)")
-    parser.add_argument("--no-install", action="store_true", help="do not apt-get install missing peers")
+    parser.add_argument("--no-install", action="store_true", help="do not install missing peers or py-spy")
     parser.add_argument("--keep", action="store_true", help="keep the run folders (configs, logs, data)")
     parser.add_argument(
         "--lanchat-set",

@@ -4,6 +4,7 @@ one after another, and parallel sign-ups on a fresh server make exactly one admi
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import threading
@@ -212,3 +213,40 @@ async def test_password_hashing_runs_below_the_event_loops_priority(server: Runn
     loop_niceness = niceness()
     hashing = await asyncio.get_running_loop().run_in_executor(server.app.accounts.executor, niceness)
     assert hashing == min(19, loop_niceness + HASHING_NICENESS)
+
+
+async def test_time_spent_waiting_for_a_login_check_does_not_count_against_registration(
+    make_server: ServerFactory,
+) -> None:
+    # One free try per address: after a failure, the next attempt waits a second, well over
+    # the registration timeout, as a login queued behind a storm would.
+    server = await make_server(allow_guests=False, registration_timeout=0.4, login_throttle_free=1)
+    await server.add_account("patient", "the right password")
+    wrong = await server.connect()
+    with pytest.raises(AssertionError, match="SASL failed"):
+        await wrong.register("patient", account="patient", password="a wrong one")
+    late = await server.connect()
+    started = time.monotonic()
+    burst = await late.register("patient", account="patient", password="the right password")
+    assert time.monotonic() - started >= 0.9
+    assert burst[0].command == "001"
+
+
+async def test_a_login_kept_waiting_past_the_allowance_is_cut(make_server: ServerFactory) -> None:
+    # Two failures: the next attempt waits 2 s, over 5 registration timeouts of 0.3 s.
+    server = await make_server(allow_guests=False, registration_timeout=0.3, login_throttle_free=1)
+    await server.add_account("patient", "the right password")
+    for _ in range(2):
+        wrong = await server.connect()
+        with pytest.raises(AssertionError, match="SASL failed"):
+            await wrong.register("patient", account="patient", password="a wrong one")
+    late = await server.connect()
+    await late.send("CAP LS 302")
+    await late.send("CAP REQ sasl")
+    await late.send("AUTHENTICATE PLAIN")
+    await late.expect("AUTHENTICATE")
+    await late.send("AUTHENTICATE " + base64.b64encode(b"\0patient\0the right password").decode())
+    got = await late.closed(timeout=5)
+    assert got[-1].command == "ERROR"
+    assert "Registration timed out" in got[-1].params[0]
+    assert "903" not in [m.command for m in got]

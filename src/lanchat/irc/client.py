@@ -92,6 +92,7 @@ class Client:
         "cap_negotiating",
         "cap_version",
         "caps",
+        "checking_login",
         "closing",
         "conn_id",
         "connected_at",
@@ -145,6 +146,8 @@ class Client:
         self.rb: ReplyBuffer | None = None
         self.batch: MultilineBatch | None = None
         self.connected_at = time.monotonic()
+        #: A password check of this connection is queued or running (see IrcServer.sweep).
+        self.checking_login = False
         self.last_read = self.connected_at
         self.ping_sent = False
         self.closing = False

@@ -38,6 +38,9 @@ from lanchat.proto.message import Message, parse_bytes, parse_tags
 log = logging.getLogger("lanchat.irc")
 #: "NAME is connected" / "NAME is disconnected", as the report's server prints them.
 presence_log = logging.getLogger("lanchat.presence")
+#: While its password is being checked (queued behind a login storm, or throttled), an
+#: unregistered connection may take this many registration timeouts before it is cut.
+LOGIN_WAIT_ALLOWANCE = 5
 
 
 class IrcServer:
@@ -275,7 +278,9 @@ class IrcServer:
                 continue
             idle = now - client.last_read
             if not client.registered:
-                if now - client.connected_at > cfg.registration_timeout:
+                # Waiting for a password check does not count, up to a bound.
+                limit = cfg.registration_timeout * (LOGIN_WAIT_ALLOWANCE if client.checking_login else 1)
+                if now - client.connected_at > limit:
                     client.close("Registration timed out")
             elif client.ping_sent:
                 if idle > cfg.ping_interval + cfg.ping_timeout:

@@ -213,6 +213,18 @@ def _reset_sasl(client: Client) -> None:
     client.sasl_buffer = ""
 
 
+async def _authenticate(server: IrcServer, client: Client, name: str, password: str) -> AccountRecord:
+    """Check a login. The time the connection waits for it (behind other logins in a storm,
+    or throttled) is the server's, so it does not count against the registration timeout."""
+    began = time.monotonic()
+    client.checking_login = True
+    try:
+        return await server.accounts.authenticate(name, password, client.ip)
+    finally:
+        client.checking_login = False
+        client.connected_at += time.monotonic() - began
+
+
 async def _sasl_plain(server: IrcServer, client: Client, payload: str, rb: ReplyBuffer) -> None:
     try:
         decoded = base64.b64decode(payload, validate=True).decode("utf-8")
@@ -224,7 +236,7 @@ async def _sasl_plain(server: IrcServer, client: Client, payload: str, rb: Reply
         _sasl_failed(server, client, rb)
         return
     try:
-        record = await server.accounts.authenticate(authcid, password, client.ip)
+        record = await _authenticate(server, client, authcid, password)
     except LoginFailed:
         _sasl_failed(server, client, rb)
         return
@@ -322,7 +334,7 @@ async def _check_credentials(server: IrcServer, client: Client, rb: ReplyBuffer)
             if not sep:
                 name, password = client.reg_nick, arg
             try:
-                record = await server.accounts.authenticate(name, password, client.ip)
+                record = await _authenticate(server, client, name, password)
             except LoginFailed:
                 rb.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
                 return False
