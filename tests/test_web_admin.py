@@ -32,6 +32,9 @@ async def test_admin_panel_manages_accounts_and_registration(web: WebServer) -> 
     await expect(rows).to_have_count(2)
     await expect(panel.locator('tr[data-account="boss"] .badge').first).to_have_text("admin")
     await expect(panel.locator('tr[data-account="alice"] .badge')).to_have_count(0)
+    # Connected right now (through this page), so no "last seen" time: "online now".
+    await expect(panel.locator('tr[data-account="boss"] .badge.online')).to_have_text("online now")
+    await expect(panel.locator('tr[data-account="alice"] td').nth(1)).to_have_text("never")
 
     # Create an account.
     await panel.get_by_label("Username", exact=True).fill("dave")

@@ -185,7 +185,18 @@ async def test_admin_api(web: RunningServer, browser: aiohttp.ClientSession) -> 
     async with browser.post(f"{url}/accounts/newbie/password", json={"password": "second pass"}, headers=h) as r:
         assert r.status == 204
     client = await web.user("newbie", account="newbie", password="second pass")
+    async with browser.get(f"{url}/accounts") as r:
+        newbie = next(a for a in await r.json() if a["name"] == "newbie")
+    assert (newbie["online"], newbie["last_seen"]) == (True, None)
     await client.close()
+    for _ in range(100):  # the server notices the close on its own time
+        async with browser.get(f"{url}/accounts") as r:
+            newbie = next(a for a in await r.json() if a["name"] == "newbie")
+        if not newbie["online"] and newbie["last_seen"]:
+            break
+        await asyncio.sleep(0.02)
+    assert newbie["online"] is False
+    assert newbie["last_seen"] is not None
     async with browser.put(f"{url}/registration", json={"registration": "closed"}, headers=h) as r:
         assert r.status == 204
     async with browser.get(f"{base(web)}/api/info") as r:

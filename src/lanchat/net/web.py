@@ -389,9 +389,16 @@ class WebApp:
         def when(ms: int) -> str | None:
             return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000)) if ms else None
 
+        online = self.irc.state.by_account
         return web.json_response(
             [
-                {"name": r.name, "admin": r.admin, "created": when(r.created_ms), "last_seen": when(r.last_seen_ms)}
+                {
+                    "name": r.name,
+                    "admin": r.admin,
+                    "created": when(r.created_ms),
+                    "last_seen": when(r.last_seen_ms),
+                    "online": r.key in online,
+                }
                 for r in await self.store.list_accounts()
             ]
         )

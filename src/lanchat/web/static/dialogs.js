@@ -447,7 +447,7 @@ export function adminPanel(ui) {
         ),
       ),
       h("td", {}, when(a.created)),
-      h("td", {}, when(a.last_seen)),
+      h("td", {}, a.online ? h("span.badge.online", {}, "online now") : when(a.last_seen)),
       h(
         "td",
         {},
