@@ -914,3 +914,21 @@ async def test_same_account_twice_with_the_same_nick_shares_the_user(make_server
 
     assert lines(await first.sync()) == [canon(f":{mask('alice')} PRIVMSG bob :to both devices")]
     assert lines(await second.sync()) == [canon(f":{mask('alice')} PRIVMSG bob :to both devices")]
+
+
+async def test_a_pong_follows_messages_sent_before_the_ping_even_behind_another_ping(server: RunningServer) -> None:
+    """irctest's synchronisation: one client PINGs then sends a DM; the recipient, PINGing at
+    the same moment, must get the DM before its PONG (the DM is stored before delivery)."""
+    sender = await server.user("sender")
+    target = await server.user("target")
+    for n in range(30):
+        await asyncio.gather(
+            sender.send(f"PING first{n}\r\nPRIVMSG target :hello {n}\r\n".encode()),
+            target.send(f"PING second{n}"),
+        )
+        before = []
+        while (msg := await target.recv()).command != "PONG":
+            before.append(msg)
+        assert msg.params[-1] == f"second{n}"
+        assert [m.params[-1] for m in before if m.command == "PRIVMSG"] == [f"hello {n}"], n
+        await sender.expect("PONG")

@@ -80,6 +80,8 @@ class IrcServer:
         #: Connections that have not finished registering (LUSERS' "unknown"); a registered one
         #: leaves at its welcome.
         self.registering: dict[str, Client] = {}
+        #: PINGs waiting for the messages in flight before they are answered (see PING).
+        self.pings_in_flight: set[asyncio.Future[None]] = set()
         self.caps = offered_caps(multiline_max_bytes=MULTILINE_MAX_BYTES, multiline_max_lines=MULTILINE_MAX_LINES)
         self._sts: tuple[int, int] | None = None
         #: The upload URL for a connection (draft/FILEHOST), when the web port is on.

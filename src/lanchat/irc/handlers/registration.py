@@ -409,12 +409,23 @@ def ping(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Re
 
 async def _after_messages_in_flight(server: IrcServer) -> None:
     """Answer PING after the messages already in flight are delivered, so a client that PINGs
-    to synchronise sees everything sent before its PING, from any connection, first. Lines
-    other transports have received in this loop turn (a WebSocket frame is read by a task)
-    get two turns to reach the store."""
-    for _ in range(2):
-        await asyncio.sleep(0)
-    await server.state.store.barrier()
+    to synchronise sees everything sent before its PING, from any connection, first.
+
+    Lines another connection sent behind its own earlier PING wait for that PING, so this one
+    waits for the PINGs before it too; then lines received in this loop turn (a WebSocket frame
+    is read by a task, a connection resumes in a callback) get two turns to reach the store."""
+    earlier = list(server.pings_in_flight)
+    mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    server.pings_in_flight.add(mine)
+    try:
+        if earlier:
+            await asyncio.wait(earlier)
+        for _ in range(2):
+            await asyncio.sleep(0)
+        await server.state.store.barrier()
+    finally:
+        server.pings_in_flight.discard(mine)
+        mine.set_result(None)
 
 
 @command("PONG", pre_registration=True, help="PONG token")
