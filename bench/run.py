@@ -309,13 +309,34 @@ class Driver:
             foreign = self.noise["load_core_busy_pct"] - 100 * gen_cpu / wall
             self.noise["load_core_foreign_pct"] = round(max(0.0, foreign), 1)
         noisy = self.noisy()
+        m = verdict.metrics
+        self.record_run(
+            rundir,
+            verdict,
+            stats,
+            ready,
+            result,
+            {"scenario": sc.name, "server": kind.name, "rep": rep, "rate": rate, "attempt": attempt},
+            f"{sc.name:7} {kind.label:8} rep {rep} {rate:6} msg/s",
+            f"p99 {m.get('p99_ms')} ms, lost {m.get('lost')}, server cpu {m.get('server_cpu_pct')} %",
+        )
+        return verdict, noisy
+
+    def record_run(
+        self,
+        rundir: Path,
+        verdict: Verdict,
+        stats: ServerStats,
+        ready: float,
+        result: dict[str, Any],
+        fields: dict[str, Any],
+        label: str,
+        figures: str,
+    ) -> None:
+        """Append one run's JSON line, print its summary, tidy its folder."""
         self.log.write(
             "run",
-            scenario=sc.name,
-            server=kind.name,
-            rep=rep,
-            rate=rate,
-            attempt=attempt,
+            **fields,
             passed=verdict.passed,
             reason=verdict.reason,
             metrics=verdict.metrics,
@@ -324,14 +345,11 @@ class Driver:
             noise=self.noise,
             load=result,
         )
-        m = verdict.metrics
         self.say(
-            f"{sc.name:7} {kind.label:8} rep {rep} {rate:6} msg/s: {'pass' if verdict.passed else 'FAIL'}"
-            f"  p99 {m.get('p99_ms')} ms, lost {m.get('lost')}, server cpu {m.get('server_cpu_pct')} %,"
-            f" peak rss {stats.peak_rss_kb} kB" + ("" if verdict.passed else f"  ({verdict.reason})")
+            f"{label}: {'pass' if verdict.passed else 'FAIL'}  {figures}, peak rss {stats.peak_rss_kb} kB"
+            + ("" if verdict.passed else f"  ({verdict.reason})")
         )
         self.finish_rundir(rundir)
-        return verdict, noisy
 
     def step_up(self, sc: RateScenario, kind: ServerKind, rep: int, start: int) -> tuple[int | None, list[Any]]:
         """Highest passing rung: coarse steps up to the first failure, then the rungs between."""
@@ -416,27 +434,17 @@ class Driver:
             kind, rundir, lambda srv: self.ircload.run(spec, srv.port, srv.pid, rundir / "ircload.log")
         )
         verdict = judge_connect(result, spec.clients)
-        self.log.write(
-            "run",
-            scenario=tag,
-            server=kind.name,
-            rep=rep,
-            clients=spec.clients,
-            passed=verdict.passed,
-            reason=verdict.reason,
-            metrics=verdict.metrics,
-            server_stats=stats.as_dict(),
-            server_ready_s=round(ready, 3),
-            noise=self.noise,
-            load=result,
-        )
         m = verdict.metrics
-        self.say(
-            f"{tag:7} {kind.label:8} rep {rep} {spec.clients} clients: {'pass' if verdict.passed else 'FAIL'}"
-            f"  {m.get('reg_per_s')} reg/s, p99 {m.get('reg_p99_ms')} ms, {m.get('kb_per_conn')} kB/conn,"
-            f" peak rss {stats.peak_rss_kb} kB" + ("" if verdict.passed else f"  ({verdict.reason})")
+        self.record_run(
+            rundir,
+            verdict,
+            stats,
+            ready,
+            result,
+            {"scenario": tag, "server": kind.name, "rep": rep, "clients": spec.clients},
+            f"{tag:7} {kind.label:8} rep {rep} {spec.clients} clients",
+            f"{m.get('reg_per_s')} reg/s, p99 {m.get('reg_p99_ms')} ms, {m.get('kb_per_conn')} kB/conn",
         )
-        self.finish_rundir(rundir)
         return verdict
 
     def connect_scenario(self) -> None:
