@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 SASL_CHUNK = 400
 SASL_MAX_BYTES = 8192
 MAX_SASL_FAILURES = 20
+#: How long a PING waits for the PINGs received before it (seconds; see PING).
+PING_ORDER_WAIT = 0.05
 #: A number a client may send: ASCII digits only ("²".isdigit() is true, int("²") fails).
 _DECIMAL = re.compile(r"[0-9]{1,9}")
 
@@ -412,14 +414,17 @@ async def _after_messages_in_flight(server: IrcServer) -> None:
     to synchronise sees everything sent before its PING, from any connection, first.
 
     Lines another connection sent behind its own earlier PING wait for that PING, so this one
-    waits for the PINGs before it too; then lines received in this loop turn (a WebSocket frame
-    is read by a task, a connection resumes in a callback) get two turns to reach the store."""
+    waits for the PINGs before it too, for at most PING_ORDER_WAIT: each PING waiting for all
+    earlier ones would otherwise chain them, and under a steady stream of PINGs and messages
+    every answer would come later than the one before. Then lines received in this loop turn
+    (a WebSocket frame is read by a task, a connection resumes in a callback) get two turns to
+    reach the store."""
     earlier = list(server.pings_in_flight)
     mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     server.pings_in_flight.add(mine)
     try:
         if earlier:
-            await asyncio.wait(earlier)
+            await asyncio.wait(earlier, timeout=PING_ORDER_WAIT)
         for _ in range(2):
             await asyncio.sleep(0)
         await server.state.store.barrier()
