@@ -250,3 +250,33 @@ async def test_a_login_kept_waiting_past_the_allowance_is_cut(make_server: Serve
     assert got[-1].command == "ERROR"
     assert "Registration timed out" in got[-1].params[0]
     assert "903" not in [m.command for m in got]
+
+
+async def test_waiting_for_login_checks_is_forgiven_only_up_to_the_allowance_in_all(
+    make_server: ServerFactory,
+) -> None:
+    # Every attempt after the first waits 0.3 s in the throttle, over the 0.2 s timeout: each
+    # wait alone is forgiven, but an unregistered connection may not stay past 5 timeouts in all
+    # (1 s) by trying again and again, long before its 20 SASL attempts are used up.
+    server = await make_server(
+        allow_guests=False, registration_timeout=0.2, login_throttle_free=1, login_throttle_max_delay=0.3
+    )
+    await server.add_account("patient", "the right password")
+    pest = await server.connect()
+    await pest.send("CAP LS 302")
+    await pest.send("CAP REQ sasl")
+    await pest.expect("CAP", lambda m: m.params[1] == "ACK")
+    payload = base64.b64encode(b"\0patient\0a wrong one").decode()
+    failures = 0
+    reason = ""
+    while not reason:
+        await pest.send("AUTHENTICATE PLAIN")
+        await pest.send(f"AUTHENTICATE {payload}")
+        while (msg := await pest.recv(timeout=5)).command not in ("904", "ERROR"):
+            pass
+        if msg.command == "904":
+            failures += 1
+        else:
+            reason = msg.params[0]
+    assert "Registration timed out" in reason
+    assert 2 <= failures < 10

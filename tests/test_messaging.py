@@ -922,10 +922,10 @@ async def test_a_pong_follows_messages_sent_before_the_ping_even_behind_another_
     sender = await server.user("sender")
     target = await server.user("target")
     for n in range(30):
-        await asyncio.gather(
-            sender.send(f"PING first{n}\r\nPRIVMSG target :hello {n}\r\n".encode()),
-            target.send(f"PING second{n}"),
-        )
+        # Both written in the same loop turn (send does not yield here), the sender's first: the
+        # server reads the two sockets in that order.
+        await sender.send(f"PING first{n}\r\nPRIVMSG target :hello {n}\r\n".encode())
+        await target.send(f"PING second{n}")
         before = []
         while (msg := await target.recv()).command != "PONG":
             before.append(msg)

@@ -600,13 +600,51 @@ async def test_lusers_counts_follow_quits_nick_changes_and_finished_registration
     assert by["253"].params[1] == "0"
     dropped = await server.connect()
     await dropped.request("NICK dave")
+    assert len(server.app.irc.registering) == 1
     await dropped.close()
-    reply = await alice.request("LUSERS")
-    for _ in range(50):
-        if find(reply, "253")[0].params[1] == "0":
+    for _ in range(50):  # the server sees the close in its own time
+        if not server.app.irc.registering:
             break
-        reply = await alice.request("LUSERS")
-    assert find(reply, "253")[0].params[1] == "0"
+        await alice.request("PING :wait")
+    assert not server.app.irc.registering
+    assert find(await alice.request("LUSERS"), "253")[0].params[1] == "0"
+
+
+async def test_lusers_counts_a_user_on_two_connections_once_until_the_last_one_leaves(
+    make_server: ServerFactory,
+) -> None:
+    server = await make_server(allow_guests=False)
+    await server.add_account("alice", "pw-alice")
+    await server.add_account("bob", "pw-bob")
+    alice = await server.user("alice", account="alice", password="pw-alice")
+    laptop = await server.user("bob", account="bob", password="pw-bob")
+    phone = await server.user("bob", account="bob", password="pw-bob")
+    await laptop.request("MODE bob +i")
+
+    async def invisible() -> int:
+        return integers(find(await alice.request("LUSERS"), "251")[0].params[1])[1]
+
+    assert await invisible() == 1
+    await phone.send("QUIT :phone off")
+    await phone.closed()
+    assert await invisible() == 1
+    await laptop.send("QUIT :laptop off")
+    await laptop.closed()
+    for _ in range(50):  # the server sees the close in its own time
+        if await invisible() == 0:
+            break
+    assert await invisible() == 0
+
+
+async def test_lusers_stops_counting_an_operator_who_quits(oper_server: RunningServer) -> None:
+    alice = await oper_server.user("alice")
+    await alice.request("JOIN #chan")
+    boss = await oper_server.user("boss")
+    await boss.request("JOIN #chan")
+    await become_oper(boss)
+    assert find(await alice.request("LUSERS"), "252")[0].params[1] == "1"
+    await gone(alice, boss)
+    assert find(await alice.request("LUSERS"), "252")[0].params[1] == "0"
 
 
 async def test_lusers_counts_operators(oper_server: RunningServer) -> None:

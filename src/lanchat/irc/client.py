@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from lanchat.irc.outbox import Outbox
     from lanchat.irc.replies import ReplyBuffer
 
+#: While its password checks are queued or running (behind a login storm, or throttled), an
+#: unregistered connection may take up to this many registration timeouts in all.
+LOGIN_WAIT_ALLOWANCE = 5
+
 # Bits of Client.render_mask: every capability that changes what a client is sent.
 R_MESSAGE_TAGS = C.TAG_MESSAGE_TAGS
 R_SERVER_TIME = C.TAG_SERVER_TIME
@@ -100,6 +104,7 @@ class Client:
         "ip",
         "last_read",
         "link",
+        "login_wait_forgiven",
         "outbox",
         "outq",
         "pass_arg",
@@ -148,6 +153,9 @@ class Client:
         self.connected_at = time.monotonic()
         #: A password check of this connection is queued or running (see IrcServer.sweep).
         self.checking_login = False
+        #: Seconds of waiting for password checks not counted against the registration timeout
+        #: (``connected_at`` was moved forward by as much).
+        self.login_wait_forgiven = 0.0
         self.last_read = self.connected_at
         self.ping_sent = False
         self.closing = False

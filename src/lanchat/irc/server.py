@@ -21,7 +21,7 @@ from lanchat.core.ports import Bus, Store
 from lanchat.core.presence import PresenceService
 from lanchat.core.state import ChatSettings, ChatState
 from lanchat.irc import handlers
-from lanchat.irc.client import Client, User
+from lanchat.irc.client import LOGIN_WAIT_ALLOWANCE, Client, User
 from lanchat.irc.commands import COMMANDS
 from lanchat.irc.delivery import ACTING, Delivery
 from lanchat.irc.errors import reply_error
@@ -38,9 +38,6 @@ from lanchat.proto.message import Message, parse_bytes, parse_tags
 log = logging.getLogger("lanchat.irc")
 #: "NAME is connected" / "NAME is disconnected", as the report's server prints them.
 presence_log = logging.getLogger("lanchat.presence")
-#: While its password is being checked (queued behind a login storm, or throttled), an
-#: unregistered connection may take this many registration timeouts before it is cut.
-LOGIN_WAIT_ALLOWANCE = 5
 
 
 class IrcServer:
@@ -80,8 +77,8 @@ class IrcServer:
         #: Connections that have not finished registering (LUSERS' "unknown"); a registered one
         #: leaves at its welcome.
         self.registering: dict[str, Client] = {}
-        #: PINGs waiting for the messages in flight before they are answered (see PING).
-        self.pings_in_flight: set[asyncio.Future[None]] = set()
+        #: Completes when the PING received last has been answered (see PING).
+        self.last_ping: asyncio.Future[None] | None = None
         self.caps = offered_caps(multiline_max_bytes=MULTILINE_MAX_BYTES, multiline_max_lines=MULTILINE_MAX_LINES)
         self._sts: tuple[int, int] | None = None
         #: The upload URL for a connection (draft/FILEHOST), when the web port is on.
@@ -280,9 +277,14 @@ class IrcServer:
                 continue
             idle = now - client.last_read
             if not client.registered:
-                # Waiting for a password check does not count, up to a bound.
-                limit = cfg.registration_timeout * (LOGIN_WAIT_ALLOWANCE if client.checking_login else 1)
-                if now - client.connected_at > limit:
+                # Waiting for password checks does not count (connected_at moves forward), but an
+                # unregistered connection never stays more than LOGIN_WAIT_ALLOWANCE timeouts.
+                if client.checking_login:
+                    since = now - (client.connected_at - client.login_wait_forgiven)
+                    limit = cfg.registration_timeout * LOGIN_WAIT_ALLOWANCE
+                else:
+                    since, limit = now - client.connected_at, cfg.registration_timeout
+                if since > limit:
                     client.close("Registration timed out")
             elif client.ping_sent:
                 if idle > cfg.ping_interval + cfg.ping_timeout:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from lanchat.core.errors import ChatError, ErroneousNick, LoginFailed, NickInUse
 from lanchat.core.ports import AccountRecord
-from lanchat.irc.client import Client, User
+from lanchat.irc.client import LOGIN_WAIT_ALLOWANCE, Client, User
 from lanchat.irc.commands import Reply, command
 from lanchat.irc.errors import reply_error
 from lanchat.irc.handlers.channels import prepare_join, send_join_info, show_joined, still_online
@@ -217,14 +217,18 @@ def _reset_sasl(client: Client) -> None:
 
 async def _authenticate(server: IrcServer, client: Client, name: str, password: str) -> AccountRecord:
     """Check a login. The time the connection waits for it (behind other logins in a storm,
-    or throttled) is the server's, so it does not count against the registration timeout."""
+    or throttled) is the server's, so it does not count against the registration timeout —
+    up to LOGIN_WAIT_ALLOWANCE - 1 timeouts in all, however many attempts the client makes."""
     began = time.monotonic()
     client.checking_login = True
     try:
         return await server.accounts.authenticate(name, password, client.ip)
     finally:
         client.checking_login = False
-        client.connected_at += time.monotonic() - began
+        allowance = (LOGIN_WAIT_ALLOWANCE - 1) * server.config.registration_timeout
+        forgiven = min(time.monotonic() - began, max(0.0, allowance - client.login_wait_forgiven))
+        client.login_wait_forgiven += forgiven
+        client.connected_at += forgiven
 
 
 async def _sasl_plain(server: IrcServer, client: Client, payload: str, rb: ReplyBuffer) -> None:
@@ -414,23 +418,24 @@ async def _after_messages_in_flight(server: IrcServer) -> None:
     to synchronise sees everything sent before its PING, from any connection, first.
 
     Lines another connection sent behind its own earlier PING wait for that PING, so this one
-    waits for the PINGs before it too, for at most PING_ORDER_WAIT: each PING waiting for all
-    earlier ones would otherwise chain them, and under a steady stream of PINGs and messages
-    every answer would come later than the one before. Then lines received in this loop turn
-    (a WebSocket frame is read by a task, a connection resumes in a callback) get two turns to
-    reach the store."""
-    earlier = list(server.pings_in_flight)
+    first waits for the PING received just before it (which waited for the one before it, and
+    so on), for at most PING_ORDER_WAIT: one future per PING, so a burst of PINGs costs linear
+    time, and a steady stream of them cannot push the answers ever later. Then lines received
+    in this loop turn (a WebSocket frame is read by a task, a connection resumes in a callback)
+    get two turns to reach the store."""
+    previous = server.last_ping
     mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    server.pings_in_flight.add(mine)
+    server.last_ping = mine
     try:
-        if earlier:
-            await asyncio.wait(earlier, timeout=PING_ORDER_WAIT)
+        if previous is not None and not previous.done():
+            await asyncio.wait((previous,), timeout=PING_ORDER_WAIT)
         for _ in range(2):
             await asyncio.sleep(0)
         await server.state.store.barrier()
     finally:
-        server.pings_in_flight.discard(mine)
         mine.set_result(None)
+        if server.last_ping is mine:
+            server.last_ping = None
 
 
 @command("PONG", pre_registration=True, help="PONG token")
