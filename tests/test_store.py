@@ -3,6 +3,7 @@ and group commit surviving a failing write."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -145,5 +146,25 @@ async def test_a_message_sqlite_cannot_bind_fails_alone(tmp_path: Path) -> None:
         await last
         found = await store.query("#c", after=None, before=None, limit=10, newest_first=False)
         assert [m.text for m in found] == ["kept", "kept too"]
+    finally:
+        await store.close()
+
+
+async def test_the_barrier_waits_for_the_delivery_of_a_message_committed_a_moment_ago(tmp_path: Path) -> None:
+    """PING answers after the barrier: a message already committed but whose delivery callback
+    is still scheduled must be delivered before the barrier completes."""
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        order: list[str] = []
+        stored = store.append(_message(0, "hello"), ())
+        asyncio.ensure_future(stored).add_done_callback(lambda _: order.append("delivered"))
+        # flush() returns as soon as the commit is done: the delivery callback is scheduled,
+        # not yet run, and the store is idle.
+        await store.flush()
+        assert order == []
+        await store.barrier()
+        order.append("after the barrier")
+        assert order == ["delivered", "after the barrier"]
     finally:
         await store.close()

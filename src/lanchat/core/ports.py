@@ -191,7 +191,8 @@ class Store(AccountStore, ChannelStore, HistoryStore, MarkerStore, WebSessionSto
     async def close(self) -> None: ...
 
     def barrier(self) -> Awaitable[None]:
-        """Completes once every write submitted so far is committed."""
+        """Completes once every write submitted so far is committed and the callbacks waiting
+        for the last message appended have run."""
         ...
 
 

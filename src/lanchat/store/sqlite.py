@@ -142,6 +142,8 @@ class SqliteStore:
         self._unindexed = 0
         self._indexer: asyncio.Task[None] | None = None
         self._open_rows: _MessageRows | None = None
+        #: The future of the last message appended (see barrier).
+        self._last_append: asyncio.Future[None] | None = None
         self._pending_writes = 0  # writes queued for the next batch, each message counted
         self.commit_stats = Histogram((0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 
@@ -182,12 +184,28 @@ class SqliteStore:
             self._writer_conn = None
 
     def barrier(self) -> Awaitable[None]:
-        """Completes once every write submitted so far is committed (at once when idle)."""
-        if not self._pending and not self._in_flight:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            fut.set_result(None)
-            return fut
-        return self._write(lambda conn: None)
+        """Completes once every write submitted so far is committed and the callbacks waiting
+        for the last message appended (its delivery) have run."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        last = self._last_append
+
+        def finish(_: object = None) -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        def after_last(_: object = None) -> None:
+            # Callbacks run in the order they were added: the message's own come first, even
+            # when it was committed a moment ago and they are still scheduled.
+            if last is None:
+                finish()
+            else:
+                last.add_done_callback(finish)
+
+        if self._pending or self._in_flight:
+            self._write(lambda conn: None).add_done_callback(after_last)
+        else:
+            after_last()
+        return fut
 
     async def flush(self) -> None:
         """Wait until every write submitted so far is committed."""
@@ -502,6 +520,7 @@ class SqliteStore:
         peers = [(owner, key, name, message.time_ms) for owner, key, name in dm_parties]
         self._unindexed += 1
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last_append = fut
         rows = self._open_rows
         if rows is not None:  # still queued: the writer thread has not seen it yet
             rows.add(row, peers, fut)
