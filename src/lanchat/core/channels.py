@@ -18,7 +18,6 @@ from lanchat.core.errors import (
     ChatError,
     InvalidModeParam,
     InviteOnlyChannel,
-    NoSuchChannel,
     NoSuchNick,
     NotOnChannel,
     TooManyChannels,
@@ -117,20 +116,6 @@ class ChannelService:
         )
 
     # -- lookups ---------------------------------------------------------------------------
-
-    def get(self, name: str) -> Channel:
-        """The channel called ``name``; raises :class:`NoSuchChannel`."""
-        channel = self.state.channel(name)
-        if channel is None:
-            raise NoSuchChannel(name, "No such channel")
-        return channel
-
-    def member_of(self, session: Session, name: str) -> Channel:
-        """The channel, when ``session`` is in it; raises otherwise."""
-        channel = self.get(name)
-        if session not in channel.members:
-            raise NotOnChannel(name, "You're not on that channel")
-        return channel
 
     def matches(self, channel: Channel, mode: str, session: Session) -> bool:
         """True when ``session`` matches an entry of the channel's +b/+e/+I list."""
@@ -247,7 +232,7 @@ class ChannelService:
 
     def part(self, session: Session, name: str, reason: str) -> None:
         """Leave a channel."""
-        channel = self.member_of(session, name)
+        channel = self.state.joined_channel(session, name)
         others = [m for m in channel.members if m is not session]
         self.state.publish(Parted(channel.name, session.actor, reason), others, session)
         self._remove(channel, session)
@@ -259,7 +244,7 @@ class ChannelService:
 
     def kick(self, session: Session, name: str, victim_nick: str, reason: str) -> None:
         """Remove a member (needs +o, or server operator)."""
-        channel = self.get(name)
+        channel = self.state.existing_channel(name)
         if not session.is_oper:
             if session not in channel.members:
                 raise NotOnChannel(channel.name, "You're not on that channel")
@@ -278,7 +263,7 @@ class ChannelService:
     async def set_topic(self, session: Session, name: str, topic: str) -> None:
         """Set or clear the topic (+t: ops only). The change is kept in the channel's history
         (shown to clients with event playback) before the members see it."""
-        channel = self.member_of(session, name)
+        channel = self.state.joined_channel(session, name)
         if "t" in channel.modes and not channel.is_op(session):
             raise ChanOpPrivsNeeded(channel.name, "You're not channel operator")
         channel.topic = topic[: self.state.settings.topic_length]
@@ -296,7 +281,7 @@ class ChannelService:
         target = self.state.session(nick)
         if target is None:
             raise NoSuchNick(nick, "No such nick")
-        channel = self.member_of(session, name)
+        channel = self.state.joined_channel(session, name)
         if "i" in channel.modes and not channel.is_op(session):
             raise ChanOpPrivsNeeded(channel.name, "You're not channel operator")
         if target in channel.members:
@@ -310,7 +295,7 @@ class ChannelService:
 
     def change_modes(self, session: Session, name: str, changes: Iterable[ModeChange]) -> list[ChatError]:
         """Apply mode changes (needs +o); publishes what changed, returns per-mode errors."""
-        channel = self.get(name)
+        channel = self.state.existing_channel(name)
         if not channel.is_op(session):
             raise ChanOpPrivsNeeded(channel.name, "You're not channel operator")
         applied: list[tuple[bool, str, str | None]] = []

@@ -9,9 +9,7 @@ from collections.abc import Awaitable, Callable
 from lanchat.core.access import is_banned
 from lanchat.core.errors import (
     CannotSendToChannel,
-    NoSuchChannel,
     NoSuchNick,
-    NotOnChannel,
     RedactForbidden,
     UnknownMessage,
 )
@@ -60,9 +58,7 @@ class MessageService:
         if target[:1] in STATUS_PREFIXES and is_channel(target[1:]):
             status, name = target[0], target[1:]
         if is_channel(name):
-            channel = self.state.channel(name)
-            if channel is None:
-                raise NoSuchChannel(name, "No such channel")
+            channel = self.state.existing_channel(name)
             self._check_can_send(session, channel, kind, text)
             record = self._record(session, kind, channel.name, channel.key, text, tags)
             event = MessageSent(record, status, lines)
@@ -194,11 +190,7 @@ class MessageService:
         """History key for ``target`` as seen by ``session`` (which must be in a channel)."""
         state = self.state
         if is_channel(target):
-            channel = state.channel(target)
-            if channel is None:
-                raise NoSuchChannel(target, "No such channel")
-            if session not in channel.members:
-                raise NotOnChannel(target, "You're not on that channel")
+            channel = state.joined_channel(session, target)
             return channel.key, channel
         peer = state.session(target)
         peer_id = state.identity(peer) if peer is not None else state.fold(target)
@@ -320,11 +312,7 @@ class MessageService:
         exchanged direct messages with. Keeps strangers from filling the marker table."""
         state = self.state
         if is_channel(target):
-            channel = state.channel(target)
-            if channel is None:
-                raise NoSuchChannel(target, "No such channel")
-            if session not in channel.members:
-                raise NotOnChannel(target, "You're not on that channel")
+            state.joined_channel(session, target)
             return
         if not valid_nick(target, state.settings.nick_length):
             raise NoSuchNick(target, "No such nick/channel")

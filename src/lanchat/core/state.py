@@ -7,6 +7,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lanchat.core.errors import NoSuchChannel, NotOnChannel
 from lanchat.core.events import Event
 from lanchat.core.model import Channel, Session
 from lanchat.core.ports import Bus, Store
@@ -96,6 +97,20 @@ class ChatState:
     def channel(self, name: str) -> Channel | None:
         """The channel called ``name``."""
         return self.channels.get(self.fold(name))
+
+    def existing_channel(self, name: str) -> Channel:
+        """The channel called ``name``; raises :class:`NoSuchChannel`."""
+        channel = self.channel(name)
+        if channel is None:
+            raise NoSuchChannel(name, "No such channel")
+        return channel
+
+    def joined_channel(self, session: Session, name: str) -> Channel:
+        """The channel called ``name``, when ``session`` is in it; raises otherwise."""
+        channel = self.existing_channel(name)
+        if session not in channel.members:
+            raise NotOnChannel(name, "You're not on that channel")
+        return channel
 
     def is_default(self, channel: Channel) -> bool:
         """True for the channel everyone is joined to at login."""

@@ -216,7 +216,7 @@ def topic(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> R
     name = msg.params[0]
     if len(msg.params) > 1:
         return server.channels.set_topic(client.me, name, msg.params[1])
-    channel = server.channels.get(name)
+    channel = server.state.existing_channel(name)
     if "s" in channel.modes and client.me not in channel.members:
         raise NoSuchChannel(name)
     if channel.topic:
@@ -288,7 +288,7 @@ def invite(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> 
         rb.numeric(N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
         return None
     target = server.channels.invite(user, msg.params[0], msg.params[1])
-    channel = server.channels.get(msg.params[1])
+    channel = server.state.existing_channel(msg.params[1])
     rb.numeric(N.RPL_INVITING, target.nick, channel.name)
     if target.away is not None:
         rb.numeric(N.RPL_AWAY, target.nick, target.away)

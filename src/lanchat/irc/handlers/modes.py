@@ -38,7 +38,7 @@ def mode(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Re
 
 def _channel_mode(server: IrcServer, client: Client, params: list[str], rb: ReplyBuffer) -> None:
     user = client.me
-    channel = server.channels.get(params[0])
+    channel = server.state.existing_channel(params[0])
     if len(params) == 1:
         modes, args = channel.mode_string(show_key=user in channel.members)
         rb.numeric(N.RPL_CHANNELMODEIS, channel.name, modes, *args)
