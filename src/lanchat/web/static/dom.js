@@ -48,11 +48,6 @@ export function append(el, children) {
   return el;
 }
 
-export function clear(el) {
-  el.replaceChildren();
-  return el;
-}
-
 // -- icons (paths after Feather, MIT) ---------------------------------------------------------
 
 const ICONS = {
@@ -90,11 +85,8 @@ const ICONS = {
   chat: [
     "M21 11.5a8.38 8.38 0 0 1-.9 3.8 8.5 8.5 0 0 1-7.6 4.7 8.38 8.38 0 0 1-3.8-.9L3 21l1.9-5.7a8.38 8.38 0 0 1-.9-3.8 8.5 8.5 0 0 1 4.7-7.6 8.38 8.38 0 0 1 3.8-.9h.5a8.48 8.48 0 0 1 8 8v.5z",
   ],
-  chevron: ["m6 9 6 6 6-6"],
   alert: ["c:12,12,10", "M12 8v4", "M12 16h.01"],
-  lock: ["r:3,11,18,11,2", "M7 11V7a5 5 0 0 1 10 0v4"],
   edit: ["M12 20h9", "M16.5 3.5a2.121 2.121 0 0 1 3 3L7 19l-4 1 1-4L16.5 3.5z"],
-  refresh: ["M23 4v6h-6", "M20.49 15a9 9 0 1 1-2.12-9.36L23 10"],
   down: ["M12 5v14", "M19 12l-7 7-7-7"],
   key: [
     "m21 2-2 2m-7.61 7.61a5.5 5.5 0 1 1-7.78 7.78 5.5 5.5 0 0 1 7.78-7.78zm0 0L15.5 7.5m0 0 3 3L22 7l-3-3m-3.5 3.5L19 4",
@@ -327,11 +319,4 @@ function appendHighlighted(frag, text, words) {
     last = match.index + match[0].length;
   }
   if (last < text.length) appendText(frag, text.slice(last));
-}
-
-/** Focusable elements inside a container, in order. */
-export function focusables(root) {
-  return [...root.querySelectorAll("button, [href], input, select, textarea, [tabindex]:not([tabindex='-1'])")].filter(
-    (el) => !el.disabled && !el.hidden && el.offsetParent !== null,
-  );
 }
