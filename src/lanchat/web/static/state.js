@@ -238,13 +238,17 @@ export class ChatState extends EventTarget {
   openDm(nick) {
     const conv = this.conversation(nick);
     if (conv.type !== "dm") return conv;
-    if (this.ready && conv.historyState === "none") {
-      this.loadLatest(conv);
-      this.conn.send("MARKREAD", [conv.name]);
-      this.monitor([conv.name]);
-    }
+    this.startDm(conv);
     this.setActive(conv.key);
     return conv;
+  }
+
+  /** A direct conversation seen for the first time: its history, read marker and presence. */
+  startDm(conv) {
+    if (!this.ready || conv.historyState !== "none") return;
+    this.loadLatest(conv);
+    this.conn.send("MARKREAD", [conv.name]);
+    this.monitor([conv.name]);
   }
 
   closeDm(conv) {
@@ -527,7 +531,6 @@ export class ChatState extends EventTarget {
 
   baseMessage(item, text) {
     const src = parseSource(item.source);
-    const timeTag = item.tags.time || "";
     let command = item.command;
     if (text.startsWith("\x01")) {
       const inner = text.replace(/^\x01|\x01$/g, "");
@@ -535,22 +538,15 @@ export class ChatState extends EventTarget {
       command = "ACTION";
       text = inner.slice(7);
     }
-    return {
-      id: item.tags.msgid || `local-${++localCounter}`,
-      time: Date.parse(timeTag) || Date.now(),
-      timeTag,
+    return makeMessage({
+      ...stamp(item),
       nick: src.nick,
       account: item.tags.account || null,
       command,
       text: stripFormatting(text),
       replyTo: item.tags["+draft/reply"] || null,
-      reactions: new Map(),
       mine: this.isMe(src.nick),
-      mention: false,
-      pending: false,
-      failed: false,
-      version: 0,
-    };
+    });
   }
 
   fromChat(msg) {
@@ -575,23 +571,13 @@ export class ChatState extends EventTarget {
 
   topicEvent(msg) {
     const src = parseSource(msg.source);
-    const text = msg.params[1] ?? "";
-    return {
-      id: msg.tags.msgid || `local-${++localCounter}`,
-      time: Date.parse(msg.tags.time || "") || Date.now(),
-      timeTag: msg.tags.time || "",
+    return makeMessage({
+      ...stamp(msg),
       nick: src.nick,
-      account: null,
       command: "TOPIC",
-      text,
-      replyTo: null,
-      reactions: new Map(),
+      text: msg.params[1] ?? "",
       mine: this.isMe(src.nick),
-      mention: false,
-      pending: false,
-      failed: false,
-      version: 0,
-    };
+    });
   }
 
   /** Insert a message in time order; returns false when it was already there. */
@@ -724,12 +710,8 @@ export class ChatState extends EventTarget {
         m.clientKey = pending.id; // the same element in the list: it keeps the focus
       }
     }
-    if (conv.type === "dm" && conv.historyState === "none" && this.ready) {
-      // A new direct conversation: fetch its history (which includes this message).
-      this.loadLatest(conv);
-      this.conn.send("MARKREAD", [conv.name]);
-      this.monitor([conv.name]);
-    }
+    // A new direct conversation: its history includes this message.
+    if (conv.type === "dm") this.startDm(conv);
     this.insert(conv, m);
     this.trim(conv);
     conv.typing.delete(this.fold(m.nick));
@@ -773,7 +755,7 @@ export class ChatState extends EventTarget {
     const label = conn.nextLabel();
     const tags = {};
     if (replyTo) tags["+draft/reply"] = replyTo;
-    const pending = {
+    const pending = makeMessage({
       id: "pending-" + label,
       time: Date.now(),
       timeTag: "",
@@ -782,13 +764,9 @@ export class ChatState extends EventTarget {
       command: command === "PRIVMSG" && text.startsWith("\x01ACTION ") ? "ACTION" : command,
       text: text.startsWith("\x01ACTION ") ? text.slice(8, -1) : text,
       replyTo,
-      reactions: new Map(),
       mine: true,
-      mention: false,
       pending: true,
-      failed: false,
-      version: 0,
-    };
+    });
     if (conn.caps.has("echo-message") && conn.caps.has("labeled-response")) {
       this.insert(conv, pending);
       setTimeout(() => {
@@ -995,6 +973,27 @@ export function flatten(items) {
     else out.push(item);
   }
   return out;
+}
+
+/** A message as the views show it: ``fields`` over the defaults of a plain received one. */
+function makeMessage(fields) {
+  return {
+    account: null,
+    replyTo: null,
+    reactions: new Map(),
+    mine: false,
+    mention: false,
+    pending: false,
+    failed: false,
+    version: 0,
+    ...fields,
+  };
+}
+
+/** The msgid (or a local id), time and raw time tag of a received line. */
+function stamp(item) {
+  const timeTag = item.tags.time || "";
+  return { id: item.tags.msgid || `local-${++localCounter}`, time: Date.parse(timeTag) || Date.now(), timeTag };
 }
 
 function loadJson(key, fallback) {
