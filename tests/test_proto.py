@@ -23,7 +23,7 @@ from lanchat.proto.message import (
     parse_bytes,
     unescape_tag_value,
 )
-from lanchat.proto.names import casefold, mask_matches, mask_to_regex, split_mask, valid_hostname
+from lanchat.proto.names import casefold, mask_matches, mask_to_regex, parse_decimal, split_mask, valid_hostname
 
 VECTORS = Path(__file__).parent / "data" / "parser-tests"
 
@@ -277,3 +277,22 @@ def test_framing_is_independent_of_how_bytes_are_split(chunks: list[bytes]) -> N
     for chunk in chunks:
         pieces += reader.feed(chunk)
     assert pieces == whole
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("0", 0),
+        ("42", 42),
+        ("999999999", 999_999_999),
+        ("", None),
+        ("1234567890", None),
+        ("²", None),
+        ("-1", None),
+        ("+1", None),
+        ("1 ", None),
+        ("٣", None),
+    ],
+)
+def test_parse_decimal_takes_only_short_ascii_numbers(text: str, number: int | None) -> None:
+    assert parse_decimal(text) == number

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,14 +37,12 @@ from lanchat.core.model import (
 )
 from lanchat.core.ports import ChannelRecord
 from lanchat.core.state import ChatState
-from lanchat.proto.names import normalize_ban_mask, valid_channel
+from lanchat.proto.names import normalize_ban_mask, parse_decimal, valid_channel
 
 log = logging.getLogger("lanchat.channels")
 
 MAX_LIST_ENTRIES = 100
 MAX_KEY_LENGTH = 32
-#: A +l argument: ASCII digits only ("²".isdigit() is true), short enough to store.
-_LIMIT = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,11 +338,12 @@ class ChannelService:
             return False, "k", "*"
         if letter == "l":
             if adding:
-                if arg is None or not _LIMIT.fullmatch(arg) or int(arg) <= 0:
+                limit = parse_decimal(arg) if arg is not None else None
+                if limit is None or limit <= 0:
                     raise InvalidModeParam(channel.name, "l", arg or "*", "Invalid limit")
-                if channel.limit == int(arg):
+                if channel.limit == limit:
                     return None
-                channel.limit = int(arg)
+                channel.limit = limit
                 return True, "l", str(channel.limit)
             if channel.limit is None:
                 return None

@@ -5,6 +5,15 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+#: A number a peer may send: 1 to 9 ASCII digits ("²".isdigit() is true, but int("²") fails).
+_DECIMAL = re.compile(r"[0-9]{1,9}")
+
+
+def parse_decimal(text: str) -> int | None:
+    """``text`` as a whole number when it is 1 to 9 ASCII digits, else None."""
+    return int(text) if _DECIMAL.fullmatch(text) else None
+
+
 _RFC1459 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^")
 _ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 

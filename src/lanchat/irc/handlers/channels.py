@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,14 +25,12 @@ from lanchat.irc.render import event_line, iso_time
 from lanchat.irc.replies import ReplyBuffer
 from lanchat.proto import numerics as N
 from lanchat.proto.message import Message
-from lanchat.proto.names import is_channel, mask_matches
+from lanchat.proto.names import is_channel, mask_matches, parse_decimal
 
 if TYPE_CHECKING:
     from lanchat.irc.server import IrcServer
 
 NAMES_LINE_BYTES = 400
-#: An ELIST number: ASCII digits only ("²".isdigit() is true, int("²") fails), at most 9.
-_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(slots=True)
@@ -260,16 +257,16 @@ def list_(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> R
 def _list_filter(token: str, channel: Channel, now: float, casemapping: str) -> bool:
     """One ELIST condition (C, M, N, T, U)."""
     head, rest = token[:1], token[1:]
-    if head in "<>" and _DECIMAL.fullmatch(rest):
+    number = parse_decimal(rest)
+    if head in "<>" and number is not None:
         count = len(channel.members)
-        return count > int(rest) if head == ">" else count < int(rest)
-    if head in "CT" and rest[:1] in "<>" and _DECIMAL.fullmatch(rest[1:]):
+        return count > number if head == ">" else count < number
+    if head in "CT" and rest[:1] in "<>" and (minutes_asked := parse_decimal(rest[1:])) is not None:
         moment = channel.created if head == "C" else channel.topic_at
         if head == "T" and not channel.topic_at:
             return False
         minutes = (now - moment) / 60
-        limit = int(rest[1:])
-        return minutes > limit if rest[0] == ">" else minutes < limit
+        return minutes > minutes_asked if rest[0] == ">" else minutes < minutes_asked
     if head == "!":
         return not mask_matches(rest, channel.name, casemapping)
     return mask_matches(token, channel.name, casemapping)

@@ -16,13 +16,12 @@ from lanchat.irc.render import history_line, iso_time
 from lanchat.irc.replies import ReplyBuffer
 from lanchat.proto.errors import ProtocolError
 from lanchat.proto.message import Message, parse_tags
+from lanchat.proto.names import parse_decimal
 
 if TYPE_CHECKING:
     from lanchat.irc.server import IrcServer
 
 MISSED_DM_LIMIT = 200
-#: A limit: ASCII digits only ("²".isdigit() is true, int("²") fails), at most 9 of them.
-_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 
 class BadParams(ValueError):
@@ -52,9 +51,9 @@ def _parse_ref(text: str, *, star: bool = False) -> MessageRef | None:
 
 
 def _parse_limit(text: str) -> int:
-    if not _DECIMAL.fullmatch(text):
+    limit = parse_decimal(text)
+    if limit is None:
         raise BadParams(text)
-    limit = int(text)
     return CHATHISTORY_MAX if limit == 0 else min(limit, CHATHISTORY_MAX)
 
 
@@ -191,9 +190,10 @@ async def _search(server: IrcServer, client: Client, raw: str, rb: ReplyBuffer) 
         after = parse_timestamp(attrs["after"]) if "after" in attrs else None
         before = parse_timestamp(attrs["before"]) if "before" in attrs else None
         limit_text = attrs.get("limit", "50")
-        if not _DECIMAL.fullmatch(limit_text):
+        asked = parse_decimal(limit_text)
+        if asked is None:
             raise BadParams(limit_text)
-        limit = min(int(limit_text), SEARCH_LIMIT)
+        limit = min(asked, SEARCH_LIMIT)
         if not words or limit <= 0:
             raise BadParams(raw)
     except (ProtocolError, BadParams, ValueError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING
 
@@ -13,14 +12,12 @@ from lanchat.irc.handlers.channels import status_prefix, visible_members
 from lanchat.irc.replies import ReplyBuffer
 from lanchat.proto import numerics as N
 from lanchat.proto.message import Message
-from lanchat.proto.names import is_channel, mask_matches
+from lanchat.proto.names import is_channel, mask_matches, parse_decimal
 
 if TYPE_CHECKING:
     from lanchat.irc.server import IrcServer
 
 WHOX_ORDER = "tcuihsnfdlaor"
-#: A count: ASCII digits only ("²".isdigit() is true, int("²") fails), at most 9 of them.
-_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 
 def _shares_channel(a: Session, b: Session) -> bool:
@@ -149,9 +146,7 @@ def whowas(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> 
         rb.numeric(N.ERR_NONICKNAMEGIVEN, "No nickname given")
         return None
     nick = msg.params[0]
-    count = 0
-    if len(msg.params) > 1 and _DECIMAL.fullmatch(msg.params[1]):
-        count = int(msg.params[1])
+    count = (parse_decimal(msg.params[1]) if len(msg.params) > 1 else None) or 0
     entries = server.presence.whowas(nick, count)
     if not entries:
         rb.numeric(N.ERR_WASNOSUCHNICK, nick, "There was no such nickname")

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import re
 import time
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ from lanchat.irc.isupport import USER_LENGTH
 from lanchat.irc.replies import ReplyBuffer
 from lanchat.proto import numerics as N
 from lanchat.proto.message import Message
-from lanchat.proto.names import valid_nick, valid_username
+from lanchat.proto.names import parse_decimal, valid_nick, valid_username
 
 if TYPE_CHECKING:
     from lanchat.irc.server import IrcServer
@@ -32,8 +31,6 @@ SASL_MAX_BYTES = 8192
 MAX_SASL_FAILURES = 20
 #: How long a PING waits for the PINGs received before it (seconds; see PING).
 PING_ORDER_WAIT = 0.05
-#: A number a client may send: ASCII digits only ("²".isdigit() is true, int("²") fails).
-_DECIMAL = re.compile(r"[0-9]{1,9}")
 
 
 # -- CAP -------------------------------------------------------------------------------------
@@ -45,7 +42,7 @@ def cap(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Rep
     target = client.nick
     if sub == "LS":
         version = msg.params[1] if len(msg.params) > 1 else ""
-        number = int(version) if _DECIMAL.fullmatch(version) else None
+        number = parse_decimal(version)
         if number is not None:
             client.cap_version = max(client.cap_version, number)
             client.set_caps([], [])
