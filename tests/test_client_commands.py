@@ -54,7 +54,14 @@ def test_blank_lines_are_nothing(line: str) -> None:
 
 @pytest.mark.parametrize(
     ("line", "command"),
-    [("/join", "join"), ("/msg bob", "msg"), ("/msg", "msg"), ("/me", "me"), ("/history x", "history")],
+    [
+        ("/join", "join"),
+        ("/msg bob", "msg"),
+        ("/msg", "msg"),
+        ("/me", "me"),
+        ("/history x", "history"),
+        ("/history ²", "history"),
+    ],
 )
 def test_misused_commands_say_how_to_use_them(line: str, command: str) -> None:
     parsed = cmd.parse_input(line)

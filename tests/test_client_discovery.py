@@ -60,6 +60,12 @@ def test_a_servers_two_announcements_become_one_server() -> None:
     assert (plain.port, plain.tls) == (10000, False)
 
 
+def test_a_port_in_a_txt_record_that_is_not_ascii_digits_is_ignored() -> None:
+    # "²".isdigit() is true but int("²") fails: a record from the LAN must not break the browse.
+    [server] = merge_services([record(PLAIN_SERVICE, "office on box", 10000, tls_port="²")])
+    assert (server.tls_port, server.plain_port) == (None, 10000)
+
+
 def test_other_software_is_ignored_and_servers_stay_apart() -> None:
     other = ServiceRecord(PLAIN_SERVICE, f"ngircd.{PLAIN_SERVICE}", "box.local.", ("192.0.2.7",), 6667, {})
     found = merge_services(

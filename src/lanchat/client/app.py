@@ -15,6 +15,7 @@ from lanchat.client.link import ConnectionLost, Connector, Link, Unreachable
 from lanchat.client.session import events as ev
 from lanchat.client.trust import CertificateChanged, KnownServers, Trust, Verdict
 from lanchat.client.ui import TerminalUI
+from lanchat.proto.names import parse_decimal
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -145,8 +146,9 @@ async def find_server(ui: TerminalUI, seconds: float, *, plaintext: bool) -> lis
         ui.show(f"  {number}) {server.describe()}")
     while True:
         answer = (await ui.ask(f"Which server? [1-{len(usable)}] ")).strip()
-        if answer.isdigit() and 1 <= int(answer) <= len(usable):
-            return usable[int(answer) - 1].endpoints(plaintext=plaintext)
+        picked = parse_decimal(answer)
+        if picked is not None and 1 <= picked <= len(usable):
+            return usable[picked - 1].endpoints(plaintext=plaintext)
         ui.show(f"Type a number from 1 to {len(usable)}.")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
+from lanchat.proto.names import parse_decimal
+
 #: Lines of history ``/history`` shows when no number is given.
 DEFAULT_HISTORY = 20
 
@@ -188,9 +190,10 @@ def _parse_command(name: str, rest: str, prefixes: str) -> Input:
     if name == "history":
         if not args:
             return History()
-        if not args[0].isdigit() or int(args[0]) < 1:
+        count = parse_decimal(args[0])
+        if count is None or count < 1:
             return Usage(name, "N is a number of messages, 1 or more")
-        return History(int(args[0]))
+        return History(count)
     if name == "switch":
         return Switch(args[0] if args else None)
     if name == "quit":

@@ -14,6 +14,7 @@ from lanchat.client.trust import fingerprint
 from lanchat.proto.errors import ProtocolError
 from lanchat.proto.framing import LineReader, OverlongLine
 from lanchat.proto.message import Message, parse_bytes
+from lanchat.proto.names import parse_decimal
 
 DEFAULT_TLS_PORT = 10001
 DEFAULT_PLAIN_PORT = 10000
@@ -72,9 +73,10 @@ def parse_address(text: str, *, tls: bool) -> Endpoint:
             raise ValueError(f"bad address {text!r}: not an IPv6 address") from None
     port = DEFAULT_TLS_PORT if tls else DEFAULT_PLAIN_PORT
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        asked = parse_decimal(port_text)
+        if asked is None or not 0 < asked < 65536:
             raise ValueError(f"bad port {port_text!r}: expected a number from 1 to 65535")
-        port = int(port_text)
+        port = asked
     return Endpoint(host, port, tls)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lanchat.client.session.events import ChatMessage
-from lanchat.proto.names import casefold
+from lanchat.proto.names import casefold, parse_decimal
 
 #: How many message ids are remembered to drop repeats (history after a reconnect).
 SEEN_LIMIT = 5000
@@ -86,8 +86,9 @@ class Conversations:
     def select(self, which: str) -> Conversation | None:
         """Make a conversation current by number (from 1), or by name; ``None`` if no such one."""
         items = self.items
-        if which.isdigit():
-            index = int(which) - 1
+        number = parse_decimal(which)
+        if number is not None:
+            index = number - 1
             if not 0 <= index < len(items):
                 return None
             chosen = items[index]

@@ -18,6 +18,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from lanchat.client.connection import Endpoint
 from lanchat.client.render import sanitize
+from lanchat.proto.names import parse_decimal
 
 TLS_SERVICE = "_ircs._tcp.local."
 PLAIN_SERVICE = "_irc._tcp.local."
@@ -89,7 +90,8 @@ class DiscoveredServer:
 
 
 def _port(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and 0 < int(value) < 65536 else None
+    port = parse_decimal(value) if value else None
+    return port if port is not None and 0 < port < 65536 else None
 
 
 def merge_services(records: Iterable[ServiceRecord]) -> list[DiscoveredServer]:

@@ -16,7 +16,7 @@ from lanchat.client.session.model import Batch, Channel
 from lanchat.client.session.wire import iso_timestamp, make_action, sasl_plain_chunks, split_text
 from lanchat.proto import caps as C
 from lanchat.proto.message import Message
-from lanchat.proto.names import casefold
+from lanchat.proto.names import casefold, parse_decimal
 
 #: The capabilities the client asks for when the server offers them.
 WANTED_CAPS = (
@@ -103,7 +103,7 @@ class ClientSession:
     def history_limit(self) -> int:
         """Most messages one CHATHISTORY request may ask for (0: no limit given)."""
         value = self.isupport.get("CHATHISTORY", "")
-        return int(value) if value.isdigit() else 0
+        return parse_decimal(value) or 0
 
     # -- registration ------------------------------------------------------------------------
 
