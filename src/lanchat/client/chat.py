@@ -170,7 +170,7 @@ class Chat:
                 self._handle(event, now)
             except Exception:  # whatever the server sent must not end the chat
                 self.info("Ignored a malformed line from the server.")
-        self.link.conn.send(self.link.session.take_outgoing())
+        self.link.send_queued()
         self.ui.refresh()
 
     def _handle(self, event: Event, now: datetime) -> None:
@@ -264,8 +264,7 @@ class Chat:
             self.info("Not connected (reconnecting); nothing was sent.")
             return
         self._remote(command)
-        self.link.conn.send(self.link.session.take_outgoing())
-        await self.link.conn.drain()
+        await self.link.flush()
 
     def _local(self, command: cmd.Help | cmd.Unknown | cmd.Usage | cmd.Switch) -> None:
         match command:

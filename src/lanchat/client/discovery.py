@@ -99,7 +99,6 @@ def merge_services(records: Iterable[ServiceRecord]) -> list[DiscoveredServer]:
     announcements merged (same host, and same instance name or matching ``tls_port``)."""
     mine = [r for r in records if r.properties.get("software", "").lower() == SOFTWARE]
     servers: list[DiscoveredServer] = []
-    labels: dict[int, str] = {}
     for record in sorted(mine, key=lambda r: r.service_type != TLS_SERVICE):
         host = record.server.rstrip(".").lower()
         tls_port = record.port if record.service_type == TLS_SERVICE else _port(record.properties.get("tls_port"))
@@ -107,14 +106,13 @@ def merge_services(records: Iterable[ServiceRecord]) -> list[DiscoveredServer]:
         for server in servers:
             if server.host != host:
                 continue
-            same_name = labels[id(server)] == record.instance.lower()
+            same_name = server.name.lower() == record.instance.lower()
             if same_name or (tls_port is not None and server.tls_port == tls_port):
                 match = server
                 break
         if match is None:
             match = DiscoveredServer(record.instance, host, record.addresses, properties=dict(record.properties))
             servers.append(match)
-            labels[id(match)] = record.instance.lower()
         if record.service_type == TLS_SERVICE:
             match.tls_port = record.port
         else:

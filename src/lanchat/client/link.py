@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import cast
 
 from lanchat.client.connection import ConnectError, Endpoint, IrcConnection, connect
 from lanchat.client.session import ClientSession, Event
@@ -60,9 +61,13 @@ class Link:
         """Where this link goes."""
         return self.conn.endpoint
 
-    async def flush(self) -> None:
-        """Send what the session queued."""
+    def send_queued(self) -> None:
+        """Hand what the session queued to the connection (written as soon as it can be)."""
         self.conn.send(self.session.take_outgoing())
+
+    async def flush(self) -> None:
+        """Send what the session queued, and wait until it is written."""
+        self.send_queued()
         await self.conn.drain()
 
     async def receive(self) -> list[Event]:
@@ -92,12 +97,7 @@ class Link:
         """Ask for the server's capabilities and enable the ones the client uses."""
         self.session.start()
         await self.flush()
-        async with asyncio.timeout(within):
-            while True:
-                for event in await self.receive():
-                    if isinstance(event, ev.CapsNegotiated):
-                        return event
-                    self.backlog.append(event)
+        return cast(ev.CapsNegotiated, await self._wait_for((ev.CapsNegotiated,), within))
 
     async def login(self, account: str, password: str, within: float = LOGIN_TIMEOUT) -> ev.Registered | ev.LoginFailed:
         """Log in with SASL PLAIN and register; the answer is Registered or LoginFailed."""
@@ -107,10 +107,16 @@ class Link:
             return ev.LoginFailed("the server does not offer SASL login", bad_credentials=False, final=True)
         self.session.login(account, password)
         await self.flush()
+        answer = await self._wait_for((ev.Registered, ev.LoginFailed), within)
+        return cast(ev.Registered | ev.LoginFailed, answer)
+
+    async def _wait_for(self, wanted: tuple[type[Event], ...], within: float) -> Event:
+        """Receive until an event of one of the ``wanted`` kinds comes; the others wait in the
+        backlog."""
         async with asyncio.timeout(within):
             while True:
                 for event in await self.receive():
-                    if isinstance(event, ev.Registered | ev.LoginFailed):
+                    if isinstance(event, wanted):
                         return event
                     self.backlog.append(event)
 

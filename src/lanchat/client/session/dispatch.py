@@ -8,12 +8,10 @@ from typing import TYPE_CHECKING
 from lanchat.client.session import events as ev
 from lanchat.client.session.model import Batch, Channel
 from lanchat.client.session.numerics import numeric
-from lanchat.client.session.wire import action_text, is_ctcp, is_server_source, nick_of, server_time
+from lanchat.client.session.wire import action_text, is_ctcp, is_server_source, nick_of, param, when
 from lanchat.proto.message import Message
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from lanchat.client.session.state import ClientSession
 
 Handler = Callable[["ClientSession", Message], list[ev.Event]]
@@ -46,16 +44,6 @@ def dispatch(session: ClientSession, msg: Message) -> list[ev.Event]:
         return numeric(session, command, msg)
     handler = HANDLERS.get(command)
     return handler(session, msg) if handler is not None else []
-
-
-def when(session: ClientSession, msg: Message) -> datetime:
-    """The message's server time, or now."""
-    return server_time(msg.tags) or session.clock()
-
-
-def param(msg: Message, index: int) -> str:
-    """A parameter, or "" when absent."""
-    return msg.params[index] if len(msg.params) > index else ""
 
 
 # -- connection ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lanchat.client.session import events as ev
-from lanchat.client.session.wire import server_time
+from lanchat.client.session.wire import param, when
 from lanchat.proto import numerics as N
 from lanchat.proto.message import Message
 
@@ -53,7 +53,7 @@ def numeric(session: ClientSession, code: str, msg: Message) -> list[ev.Event]:
         return handler(session, msg)
     if code in QUIET:
         return []
-    moment = server_time(msg.tags) or session.clock()
+    moment = when(session, msg)
     text = describe(msg)
     if code[0] in "45":
         return [ev.ServerError(text, moment)]
@@ -78,18 +78,14 @@ def on(*codes: str) -> Callable[[NumericHandler], NumericHandler]:
     return register
 
 
-def _p(msg: Message, index: int) -> str:
-    return msg.params[index] if len(msg.params) > index else ""
-
-
 # -- registration and login ------------------------------------------------------------------
 
 
 @on(N.RPL_WELCOME)
 def _welcome(session: ClientSession, msg: Message) -> list[ev.Event]:
-    session.nick = _p(msg, 0) or session.nick
+    session.nick = param(msg, 0) or session.nick
     session.registered = True
-    words = _p(msg, 1).split()
+    words = param(msg, 1).split()
     if words and "!" in words[-1] and "@" in words[-1]:
         session.source = words[-1]
     return [ev.Registered(session.nick, session.account)]
@@ -108,7 +104,7 @@ def _isupport(session: ClientSession, msg: Message) -> list[ev.Event]:
 
 @on(N.RPL_LOGGEDIN)
 def _logged_in(session: ClientSession, msg: Message) -> list[ev.Event]:
-    session.account = _p(msg, 2) or session.account
+    session.account = param(msg, 2) or session.account
     return []
 
 
@@ -141,7 +137,7 @@ def _banned(session: ClientSession, msg: Message) -> list[ev.Event]:
 @on(N.ERR_NICKNAMEINUSE, N.ERR_ERRONEUSNICKNAME)
 def _bad_nick(session: ClientSession, msg: Message) -> list[ev.Event]:
     if session.registered:
-        return [ev.ServerError(describe(msg), server_time(msg.tags) or session.clock())]
+        return [ev.ServerError(describe(msg), when(session, msg))]
     if msg.command == N.ERR_NICKNAMEINUSE and session.nick_retries < MAX_NICK_RETRIES:
         session.nick_retries += 1
         session.send("NICK", (session.account or "guest") + "_" * session.nick_retries)
@@ -154,8 +150,8 @@ def _bad_nick(session: ClientSession, msg: Message) -> list[ev.Event]:
 
 @on(N.RPL_NOTOPIC, N.RPL_TOPIC)
 def _topic(session: ClientSession, msg: Message) -> list[ev.Event]:
-    name = _p(msg, 1)
-    text = _p(msg, 2) if msg.command == N.RPL_TOPIC else None
+    name = param(msg, 1)
+    text = param(msg, 2) if msg.command == N.RPL_TOPIC else None
     channel = session.channels.get(session.fold(name))
     if channel is not None:
         channel.topic = text
@@ -165,13 +161,13 @@ def _topic(session: ClientSession, msg: Message) -> list[ev.Event]:
 
 @on(N.RPL_NAMREPLY)
 def _names(session: ClientSession, msg: Message) -> list[ev.Event]:
-    session.names.setdefault(session.fold(_p(msg, 2)), []).extend(_p(msg, 3).split())
+    session.names.setdefault(session.fold(param(msg, 2)), []).extend(param(msg, 3).split())
     return []
 
 
 @on(N.RPL_ENDOFNAMES)
 def _end_of_names(session: ClientSession, msg: Message) -> list[ev.Event]:
-    name = _p(msg, 1)
+    name = param(msg, 1)
     listed = session.names.pop(session.fold(name), [])
     channel = session.channels.get(session.fold(name))
     if channel is not None:
@@ -196,7 +192,7 @@ def _who_reply(session: ClientSession, msg: Message) -> list[ev.Event]:
 @on(N.RPL_ENDOFWHO)
 def _end_of_who(session: ClientSession, msg: Message) -> list[ev.Event]:
     entries, session.who_entries = session.who_entries, []
-    return [ev.WhoListed(_p(msg, 1), tuple(entries))]
+    return [ev.WhoListed(param(msg, 1), tuple(entries))]
 
 
 # -- things to show --------------------------------------------------------------------------
@@ -204,24 +200,24 @@ def _end_of_who(session: ClientSession, msg: Message) -> list[ev.Event]:
 
 @on(N.RPL_MOTD)
 def _motd(session: ClientSession, msg: Message) -> list[ev.Event]:
-    text = _p(msg, 1)
+    text = param(msg, 1)
     text = text[2:] if text.startswith("- ") else text
-    return [ev.Notice(text, server_time(msg.tags) or session.clock())]
+    return [ev.Notice(text, when(session, msg))]
 
 
 @on(N.RPL_AWAY)
 def _away(session: ClientSession, msg: Message) -> list[ev.Event]:
-    text = f"{_p(msg, 1)} is away: {_p(msg, 2)}"
-    return [ev.Notice(text, server_time(msg.tags) or session.clock())]
+    text = f"{param(msg, 1)} is away: {param(msg, 2)}"
+    return [ev.Notice(text, when(session, msg))]
 
 
 @on(N.RPL_UNAWAY, N.RPL_NOWAWAY)
 def _own_away(session: ClientSession, msg: Message) -> list[ev.Event]:
-    text = _p(msg, 1)
-    return [ev.Notice(text, server_time(msg.tags) or session.clock())] if text else []
+    text = param(msg, 1)
+    return [ev.Notice(text, when(session, msg))] if text else []
 
 
 @on(N.RPL_INVITING)
 def _inviting(session: ClientSession, msg: Message) -> list[ev.Event]:
-    text = f"Invited {_p(msg, 1)} to {_p(msg, 2)}"
-    return [ev.Notice(text, server_time(msg.tags) or session.clock())]
+    text = f"Invited {param(msg, 1)} to {param(msg, 2)}"
+    return [ev.Notice(text, when(session, msg))]

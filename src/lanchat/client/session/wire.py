@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lanchat.client.session.state import ClientSession
+    from lanchat.proto.message import Message
 
 #: Bytes of one SASL AUTHENTICATE chunk (IRCv3 SASL).
 SASL_CHUNK = 400
@@ -20,6 +25,16 @@ def server_time(tags: dict[str, str]) -> datetime | None:
         return moment.astimezone(UTC) if moment.tzinfo is not None else None
     except (ValueError, OverflowError):  # OverflowError: out of range once in UTC
         return None
+
+
+def when(session: ClientSession, msg: Message) -> datetime:
+    """The message's server time, or now."""
+    return server_time(msg.tags) or session.clock()
+
+
+def param(msg: Message, index: int) -> str:
+    """A parameter, or "" when absent."""
+    return msg.params[index] if len(msg.params) > index else ""
 
 
 def iso_timestamp(moment: datetime) -> str:
