@@ -23,7 +23,7 @@ from lanchat.proto.message import (
     parse_bytes,
     unescape_tag_value,
 )
-from lanchat.proto.names import casefold, mask_matches, mask_to_regex, parse_decimal, split_mask, valid_hostname
+from lanchat.proto.names import casefold, mask_matches, parse_decimal, split_mask, valid_hostname
 
 VECTORS = Path(__file__).parent / "data" / "parser-tests"
 
@@ -119,21 +119,19 @@ MASK_TABLE: list[tuple[str, str, str, bool]] = [
 @pytest.mark.parametrize(("mask", "target", "mapping", "expected"), MASK_TABLE)
 def test_mask_matching_table(mask: str, target: str, mapping: str, expected: bool) -> None:
     assert mask_matches(mask, target, mapping) is expected
-    assert (mask_to_regex(mask, mapping).match(casefold(target, mapping)) is not None) is expected
 
 
 def test_pathological_masks_match_in_linear_time() -> None:
     # Every * of this mask used to be a backtracking .* (61 s for a 60-character subject);
     # a child process bounds the run, as the regex engine cannot be interrupted from a thread.
     code = (
-        "from lanchat.proto.names import casefold, mask_matches, mask_to_regex\n"
+        "from lanchat.proto.names import mask_matches\n"
         "mask = '*a*a*a*a*a*a*a*a*x'\n"
         "for subject in ('a' * 400, 'a' * 400 + 'x'):\n"
         "    expected = subject.endswith('x')\n"
         "    assert mask_matches(mask, subject) is expected\n"
-        "    assert (mask_to_regex(mask).match(casefold(subject)) is not None) is expected\n"
         "assert not mask_matches('*' + 'a*' * 200 + 'x', 'a' * 500)\n"
-        "assert mask_to_regex('*' + '?*' * 200 + 'x').match('a' * 500) is None\n"
+        "assert not mask_matches('*' + '?*' * 200 + 'x', 'a' * 500)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=5)
 

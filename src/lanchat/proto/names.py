@@ -121,26 +121,6 @@ def _glob(mask: str, mapping: str) -> tuple[str, str]:
     return "".join(kinds), "".join(chars)
 
 
-def mask_to_regex(mask: str, mapping: str = "rfc1459") -> re.Pattern[str]:
-    """Compile a glob mask (``*`` and ``?``, ``\\`` escapes) matching casefolded text.
-
-    Use it with ``.match``. Every ``*`` but the last takes the earliest place where the text
-    after it fits, inside an atomic group, so the engine never retries it: linear in the
-    mask's stars instead of exponential (``*a*a*a*a*x`` on a long line of ``a``).
-    """
-    kinds, chars = _glob(mask, mapping)
-    segments: list[str] = [""]
-    for kind, ch in zip(kinds, chars, strict=True):
-        if kind == _STAR:
-            segments.append("")
-        else:
-            segments[-1] += "." if kind == _ANY else re.escape(ch)
-    if len(segments) == 1:
-        return re.compile(segments[0] + r"\Z", re.DOTALL)
-    middle = "".join(f"(?>.*?{segment})" for segment in segments[1:-1] if segment)
-    return re.compile(f"{segments[0]}{middle}.*{segments[-1]}\\Z", re.DOTALL)
-
-
 def mask_matches(mask: str, target: str, mapping: str = "rfc1459") -> bool:
     """True when the glob ``mask`` matches ``target`` under the case mapping.
 
