@@ -41,9 +41,7 @@ export const HANDLERS = {
       conv.touch();
     }
     if (msg.tags["+draft/react"] || msg.tags["+draft/unreact"]) {
-      const id = msg.tags.msgid;
-      if (id && conv.seen.has(id)) return;
-      if (id) conv.seen.add(id);
+      if (!conv.firstSight(msg.tags.msgid)) return;
       this.applyReaction(conv, msg);
     }
   },
@@ -149,11 +147,7 @@ export const HANDLERS = {
     const conv = this.conversation(msg.params[0], false);
     if (!conv) return;
     conv.topic = stripFormatting(msg.params[1] ?? "");
-    const id = msg.tags.msgid;
-    if (!id || !conv.seen.has(id)) {
-      if (id) conv.seen.add(id);
-      this.insert(conv, this.topicEvent(msg));
-    }
+    if (conv.firstSight(msg.tags.msgid)) this.insert(conv, this.topicEvent(msg));
   },
   MARKREAD(msg) {
     const [target, value] = msg.params;

@@ -40,6 +40,15 @@ export class Conversation {
     this.version = 0;
   }
 
+  /** False when a line with this msgid was seen already; remembers it. A line without one
+   *  always counts as new. */
+  firstSight(id) {
+    if (!id) return true;
+    if (this.seen.has(id)) return false;
+    this.seen.add(id);
+    return true;
+  }
+
   touch() {
     this.version += 1;
   }
@@ -501,9 +510,7 @@ export class ChatState extends EventTarget {
 
   /** A message from history: no notification, no typing changes. */
   handleStored(conv, item) {
-    const msgid = item.tags?.msgid;
-    if (msgid && conv.seen.has(msgid)) return;
-    if (msgid) conv.seen.add(msgid);
+    if (!conv.firstSight(item.tags?.msgid)) return;
     if (item.isBatch && item.type === "draft/multiline") {
       const m = this.fromMultiline(item);
       if (m) this.insert(conv, m);
@@ -700,8 +707,7 @@ export class ChatState extends EventTarget {
       if (msg.command === "NOTICE" && !m.text.startsWith("You have")) this.toast(m.text, "info");
       return;
     }
-    if (m.id && conv.seen.has(m.id)) return;
-    conv.seen.add(m.id);
+    if (!conv.firstSight(m.id)) return;
     const label = msg.tags.label;
     if (label) {
       const pending = conv.byId.get("pending-" + label);
