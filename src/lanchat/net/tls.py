@@ -70,12 +70,13 @@ def load_context(cert_path: Path, key_path: Path, context: ssl.SSLContext | None
     """A server SSL context with the certificate chain loaded (into ``context`` when given:
     that is how a reload reaches the running listener).
 
-    The pair is first tried on a scratch context: OpenSSL swaps the certificate in before it
+    A reload first tries the pair on a fresh context: OpenSSL swaps the certificate in before it
     notices a key that does not match, which would leave a live context unusable."""
     try:
-        _new_context().load_cert_chain(cert_path, key_path)
+        fresh = _new_context()
+        fresh.load_cert_chain(cert_path, key_path)
         if context is None:
-            context = _new_context()
+            return fresh
         context.load_cert_chain(cert_path, key_path)
     except (OSError, ssl.SSLError) as exc:
         raise TlsError(f"cannot use certificate {cert_path} with key {key_path}: {exc}") from None
