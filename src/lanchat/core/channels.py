@@ -138,7 +138,7 @@ class ChannelService:
         online (it disconnected while the caller awaited something) joins nothing: None.
         """
         state = self.state
-        if state.sessions.get(session.key) is not session:
+        if not state.is_online(session):
             return None
         if not valid_channel(name):
             raise BadChannelName(name, "Invalid channel name")

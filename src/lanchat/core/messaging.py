@@ -343,7 +343,7 @@ class MessageService:
             if value != current:
                 await state.store.set_marker(session.account_key, key, value)
             return value, list(state.by_account.get(session.account_key, {session}))
-        if state.sessions.get(session.key) is not session:
+        if not state.is_online(session):
             return value, [session]  # left meanwhile: forget_guest already ran, keep nothing
         markers = self._guest_markers.setdefault(session.uid, {})
         if key not in markers and len(markers) >= MAX_GUEST_MARKERS:

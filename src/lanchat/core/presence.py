@@ -77,7 +77,7 @@ class PresenceService:
     def disconnect(self, session: Session, reason: str) -> None:
         """Remove a session: its channels see a QUIT, its watchers see it go offline."""
         state = self.state
-        if state.sessions.get(session.key) is not session:
+        if not state.is_online(session):
             return
         peers = state.peers(session)
         for channel in list(session.channels.values()):
@@ -121,7 +121,7 @@ class PresenceService:
         """Log a registered session in or out of an account. False (and nothing changes) when
         the session is no longer online, e.g. it disconnected during the password check."""
         state = self.state
-        if state.sessions.get(session.key) is not session:
+        if not state.is_online(session):
             return False
         if session.account_key:
             state.by_account.get(session.account_key, set()).discard(session)

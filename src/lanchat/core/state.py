@@ -71,11 +71,15 @@ class ChatState:
         self._last_ms = now
         return now
 
+    def is_online(self, session: Session) -> bool:
+        """True while ``session`` is the one connected under its nick (not gone, not replaced)."""
+        return self.sessions.get(session.key) is session
+
     def set_user_mode(self, session: Session, letter: str, on: bool) -> bool:
         """Set or clear one of ``session``'s user modes; returns False when it was already so."""
         if (letter in session.modes) == on:
             return False
-        online = self.sessions.get(session.key) is session
+        online = self.is_online(session)
         if on:
             session.modes.add(letter)
             if online:

@@ -62,7 +62,7 @@ def still_online(server: IrcServer, client: Client) -> bool:
     """After an await: False when the connection is closing or its user is no longer the
     online one (it disconnected meanwhile), so the command must stop changing state."""
     user = client.session
-    return not client.closing and user is not None and server.state.sessions.get(user.key) is user
+    return not client.closing and user is not None and server.state.is_online(user)
 
 
 def needs_prefetch(server: IrcServer, user: User) -> bool:

@@ -144,7 +144,7 @@ def nick(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Re
 
 async def _change_nick(server: IrcServer, user: User, new: str) -> None:
     await server.presence.check_nick(new, user, user.account_key)
-    if server.state.sessions.get(user.key) is user:
+    if server.state.is_online(user):
         server.presence.change_nick(user, new)
 
 
@@ -365,7 +365,7 @@ async def _attach(server: IrcServer, client: Client, user: User, rb: ReplyBuffer
     ]
     if client.closing:
         return True
-    if server.state.sessions.get(user.key) is not user:
+    if not server.state.is_online(user):
         return False
     user.attach(client)
     send_welcome(server, client, rb)
