@@ -114,9 +114,7 @@ class AccountService:
         """
         key = self.key(name)
         keys = [f"ip:{address}", f"account:{key}"]
-        await self.throttle.acquire(keys)
-        decided = False
-        try:
+        async with self.throttle.attempt(keys) as attempt:
             record = await self.store.get_account(key) if name else None
             if record is None:
                 # Spend the same time as a real check so account names cannot be probed by timing.
@@ -131,16 +129,12 @@ class AccountService:
                 matches, rehash = result  # type: ignore[misc]
                 if matches and not rehash:
                     self.verified.remember(key, record.password_hash, password)
-            decided = True
             if record is None or not matches:
                 self.failed_logins += 1
-                count = self.throttle.failed(keys)
+                count = attempt.failed()
                 log.warning("login failed for account %r from %s (%d recent failures)", name, address, count)
                 raise LoginFailed(name, "invalid account name or password")
-            self.throttle.succeeded(keys)
-        finally:
-            if not decided:
-                self.throttle.release(keys)
+            attempt.succeeded()
         if rehash:
             await self.store.set_password_hash(key, await self.hash_password(password))
             log.info("password hash of account %r upgraded to argon2id", record.name)
@@ -149,9 +143,7 @@ class AccountService:
     async def verify_oper(self, name: str, password: str, address: str, configured: Mapping[str, str]) -> bool:
         """Check OPER credentials: a configured operator, else an admin account. Throttled."""
         keys = [f"ip:{address}", f"oper:{self.key(name)}"]
-        await self.throttle.acquire(keys)
-        decided = False
-        try:
+        async with self.throttle.attempt(keys) as attempt:
             stored = configured.get(name)
             if stored is None:
                 record = await self.store.get_account(self.key(name))
@@ -161,14 +153,10 @@ class AccountService:
             else:
                 result = await self._blocking(self.hasher.verify, stored, password)
                 matches = bool(result[0])  # type: ignore[index]
-            decided = True
-        finally:
-            if not decided:
-                self.throttle.release(keys)
-        if matches:
-            self.throttle.succeeded(keys)
-        else:
-            self.failed_logins += 1
-            count = self.throttle.failed(keys)
-            log.warning("OPER failed for %r from %s (%d recent failures)", name, address, count)
+            if matches:
+                attempt.succeeded()
+            else:
+                self.failed_logins += 1
+                count = attempt.failed()
+                log.warning("OPER failed for %r from %s (%d recent failures)", name, address, count)
         return matches

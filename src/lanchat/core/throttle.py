@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 
@@ -15,6 +17,29 @@ class _Entry:
     next_allowed: float = 0.0
     #: Attempts admitted and not yet decided (their password is being checked, or they wait).
     pending: int = 0
+
+    def full(self, free: int) -> bool:
+        """Free attempts remain, but all of them are in flight."""
+        return self.failures < free <= self.failures + self.pending
+
+
+class Attempt:
+    """One admitted attempt (see :meth:`LoginThrottle.attempt`): decide it once."""
+
+    def __init__(self, throttle: LoginThrottle, keys: list[str]) -> None:
+        self._throttle = throttle
+        self._keys = keys
+        self.decided = False
+
+    def failed(self) -> int:
+        """It failed: the highest failure count among its keys."""
+        self.decided = True
+        return self._throttle.failed(self._keys)
+
+    def succeeded(self) -> None:
+        """It succeeded: the keys' failures are forgotten."""
+        self.decided = True
+        self._throttle.succeeded(self._keys)
 
 
 class LoginThrottle:
@@ -48,7 +73,7 @@ class LoginThrottle:
         """
         now = time.monotonic() if now is None else now
         entries = [self._live(key, now) or self._entries.setdefault(key, _Entry()) for key in keys]
-        if any(e.failures < self.free <= e.failures + e.pending for e in entries):
+        if any(e.full(self.free) for e in entries):
             self._settle(keys)
             return None
         wait = 0.0
@@ -61,6 +86,18 @@ class LoginThrottle:
                 wait = max(wait, entry.next_allowed - now)
             entry.pending += 1
         return wait
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, keys: list[str]) -> AsyncIterator[Attempt]:
+        """Wait for a turn (:meth:`acquire`), then hold the attempt; one that leaves undecided
+        (the client went away, an error) is released."""
+        await self.acquire(keys)
+        attempt = Attempt(self, keys)
+        try:
+            yield attempt
+        finally:
+            if not attempt.decided:
+                self.release(keys)
 
     async def acquire(self, keys: list[str]) -> None:
         """Wait until an attempt on ``keys`` may be checked; it is then in flight.
@@ -144,7 +181,7 @@ class LoginThrottle:
 
     def _full(self, key: str) -> bool:
         entry = self._entries.get(key)
-        return entry is not None and entry.failures < self.free <= entry.failures + entry.pending
+        return entry is not None and entry.full(self.free)
 
     def _wake(self, keys: list[str]) -> None:
         """An attempt on ``keys`` was decided: one waiter per key may try again."""
