@@ -67,6 +67,26 @@ _UPSERT_DM_PEER = (
 )
 
 
+def _on_savepoint(conn: sqlite3.Connection, name: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` inside the savepoint ``name`` (a fixed word of this module, never input):
+    when it raises, its writes are undone and the exception goes on; the transaction around
+    it stays usable."""
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        value = fn(*args)
+    except Exception:
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
+    return value
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], peers: list[tuple[str, str, str, int]]) -> None:
+    conn.executemany(_INSERT_MESSAGE, rows)
+    conn.executemany(_UPSERT_DM_PEER, peers)
+
+
 class _MessageRows:
     """The messages appended for one batch: one write op inserts them all."""
 
@@ -83,26 +103,17 @@ class _MessageRows:
     def insert(self, conn: sqlite3.Connection) -> list[Exception | None]:
         """Insert every row at once; if that fails (an SQLite error, or a value SQLite cannot
         bind, such as an int over 64 bits), row by row so only bad rows fail."""
-        conn.execute("SAVEPOINT rows")
         try:
-            conn.executemany(_INSERT_MESSAGE, self.rows)
-            conn.executemany(_UPSERT_DM_PEER, [p for peers in self.peers for p in peers])
-            conn.execute("RELEASE rows")
+            _on_savepoint(conn, "rows", _insert_rows, conn, self.rows, [p for peers in self.peers for p in peers])
             return [None] * len(self.rows)
         except Exception:
-            conn.execute("ROLLBACK TO rows")
-            conn.execute("RELEASE rows")
+            pass
         results: list[Exception | None] = []
         for row, peers in zip(self.rows, self.peers, strict=True):
-            conn.execute("SAVEPOINT one")
             try:
-                conn.execute(_INSERT_MESSAGE, row)
-                conn.executemany(_UPSERT_DM_PEER, peers)
-                conn.execute("RELEASE one")
+                _on_savepoint(conn, "one", _insert_rows, conn, [row], peers)
                 results.append(None)
             except Exception as exc:
-                conn.execute("ROLLBACK TO one")
-                conn.execute("RELEASE one")
                 results.append(exc)
         return results
 
@@ -260,13 +271,9 @@ class SqliteStore:
         conn.execute("BEGIN")
         try:
             for op in ops:
-                conn.execute("SAVEPOINT op")
                 try:
-                    results.append((True, op(conn)))
-                    conn.execute("RELEASE op")
+                    results.append((True, _on_savepoint(conn, "op", op, conn)))
                 except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
                     results.append((False, exc))
             conn.execute("COMMIT")
         except BaseException:
