@@ -53,10 +53,7 @@ export const HANDLERS = {
     const reaction = conv.reactionIds.get(id);
     if (reaction) {
       const m = conv.byId.get(reaction.target);
-      const who = m?.reactions.get(reaction.emoji);
-      if (who) {
-        who.delete(this.fold(reaction.nick));
-        if (!who.size) m.reactions.delete(reaction.emoji);
+      if (m && this.dropReaction(m, reaction.emoji, reaction.nick)) {
         m.version += 1;
         conv.touch();
       }
@@ -233,21 +230,10 @@ export const HANDLERS = {
     conv.touch();
   },
   730(msg) {
-    for (const entry of (msg.params[1] ?? "").split(",")) {
-      if (!entry) continue;
-      const user = this.user(parseSource(entry).nick);
-      user.online = true;
-    }
-    for (const conv of this.convs.values()) if (conv.type === "dm") conv.touch();
+    setMonitored(this, msg, true);
   },
   731(msg) {
-    for (const entry of (msg.params[1] ?? "").split(",")) {
-      if (!entry) continue;
-      const user = this.user(parseSource(entry).nick);
-      user.online = false;
-      user.away = null;
-    }
-    for (const conv of this.convs.values()) if (conv.type === "dm") conv.touch();
+    setMonitored(this, msg, false);
   },
   INVITE(msg) {
     const nick = parseSource(msg.source).nick;
@@ -260,3 +246,14 @@ export const HANDLERS = {
   },
   ERROR() {},
 };
+
+/** RPL_MONONLINE / RPL_MONOFFLINE: the listed users are online (or gone, and no longer away). */
+function setMonitored(state, msg, online) {
+  for (const entry of (msg.params[1] ?? "").split(",")) {
+    if (!entry) continue;
+    const user = state.user(parseSource(entry).nick);
+    user.online = online;
+    if (!online) user.away = null;
+  }
+  for (const conv of state.convs.values()) if (conv.type === "dm") conv.touch();
+}

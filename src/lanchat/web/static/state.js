@@ -615,6 +615,25 @@ export class ChatState extends EventTarget {
     return m;
   }
 
+  /** A message sent from here that will not arrive: shown as failed (with the reason). */
+  markFailed(conv, m, error) {
+    if (conv.byId.get(m.id) !== m) return;
+    m.failed = true;
+    if (error) m.error = error;
+    m.version += 1;
+    conv.touch();
+    this.changed();
+  }
+
+  /** Take ``nick``'s ``emoji`` off a message; false when it was not there. */
+  dropReaction(m, emoji, nick) {
+    const who = m.reactions.get(emoji);
+    if (!who) return false;
+    who.delete(this.fold(nick));
+    if (!who.size) m.reactions.delete(emoji);
+    return true;
+  }
+
   applyReaction(conv, msg) {
     const target = msg.tags["+draft/reply"];
     const react = msg.tags["+draft/react"];
@@ -635,17 +654,16 @@ export class ChatState extends EventTarget {
     }
     const nick = parseSource(msg.source).nick;
     const emoji = react || unreact;
-    let who = m.reactions.get(emoji);
     if (react) {
+      let who = m.reactions.get(emoji);
       if (!who) {
         who = new Map();
         m.reactions.set(emoji, who);
       }
       who.set(this.fold(nick), nick);
       if (msg.tags.msgid) conv.reactionIds.set(msg.tags.msgid, { target, emoji, nick });
-    } else if (who) {
-      who.delete(this.fold(nick));
-      if (!who.size) m.reactions.delete(emoji);
+    } else {
+      this.dropReaction(m, emoji, nick);
     }
     m.version += 1;
     conv.touch();
@@ -775,14 +793,7 @@ export class ChatState extends EventTarget {
     });
     if (conn.caps.has("echo-message") && conn.caps.has("labeled-response")) {
       this.insert(conv, pending);
-      setTimeout(() => {
-        if (conv.byId.get(pending.id) === pending) {
-          pending.failed = true;
-          pending.version += 1;
-          conv.touch();
-          this.changed();
-        }
-      }, PENDING_TIMEOUT_MS);
+      setTimeout(() => this.markFailed(conv, pending), PENDING_TIMEOUT_MS);
     }
     const lines = text.split(/\r?\n/);
     const long = byteLength(text) > LINE_BYTES;
@@ -822,13 +833,9 @@ export class ChatState extends EventTarget {
   }
 
   onSendResult(conv, pending, items) {
-    const failure = items.find((i) => !i.isBatch && (i.command === "FAIL" || /^[45]\d\d$/.test(i.command)));
+    const failure = items.find((i) => !i.isBatch && isFailure(i));
     if (failure && conv.byId.get(pending.id) === pending) {
-      pending.failed = true;
-      pending.error = failure.params[failure.params.length - 1];
-      pending.version += 1;
-      conv.touch();
-      this.changed();
+      this.markFailed(conv, pending, failure.params[failure.params.length - 1]);
     }
   }
 
@@ -870,7 +877,7 @@ export class ChatState extends EventTarget {
   async deleteMessage(conv, m) {
     try {
       const items = await this.conn.request("REDACT", [conv.name, m.id]);
-      const failure = items.find((i) => i.command === "FAIL" || /^[45]\d\d$/.test(i.command));
+      const failure = items.find(isFailure);
       if (failure) this.toast(failure.params[failure.params.length - 1]);
     } catch (err) {
       this.toast(`Could not delete the message: ${err.message}`);
@@ -1000,6 +1007,11 @@ function makeMessage(fields) {
 function stamp(item) {
   const timeTag = item.tags.time || "";
   return { id: item.tags.msgid || `local-${++localCounter}`, time: Date.parse(timeTag) || Date.now(), timeTag };
+}
+
+/** A reply that says the command failed: FAIL, or an error numeric. */
+function isFailure(item) {
+  return item.command === "FAIL" || /^[45]\d\d$/.test(item.command);
 }
 
 function loadJson(key, fallback) {
