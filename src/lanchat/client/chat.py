@@ -15,6 +15,7 @@ from lanchat.client.session import ChatMessage, Event
 from lanchat.client.session import events as ev
 from lanchat.client.trust import CertificateChanged
 from lanchat.client.ui import TerminalUI
+from lanchat.proto import caps as C
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -362,7 +363,7 @@ class Chat:
     def _say(self, target: str, text: str, *, action: bool = False) -> None:
         session = self.link.session
         session.say(target, text, action=action)
-        if "echo-message" in session.caps:
+        if C.ECHO_MESSAGE in session.caps:
             return
         for line in text.splitlines():
             own = ChatMessage(

@@ -11,6 +11,7 @@ from lanchat.client.connection import ConnectError, Endpoint, IrcConnection, con
 from lanchat.client.session import ClientSession, Event
 from lanchat.client.session import events as ev
 from lanchat.client.trust import CertificateChanged, KnownServers, Trust, Verdict
+from lanchat.proto import caps as C
 
 #: Seconds without a line from the server before we PING it, then before giving up on it.
 KEEPALIVE = 90.0
@@ -103,7 +104,7 @@ class Link:
         """Log in with SASL PLAIN and register; the answer is Registered or LoginFailed."""
         if not self.session.caps_done:
             await self.negotiate()
-        if "sasl" not in self.session.caps:
+        if C.SASL not in self.session.caps:
             return ev.LoginFailed("the server does not offer SASL login", bad_credentials=False, final=True)
         self.session.login(account, password)
         await self.flush()

@@ -65,10 +65,12 @@ def _on_cap(session: ClientSession, msg: Message) -> list[ev.Event]:
     sub = param(msg, 1).upper()
     more = param(msg, 2) == "*"
     items = param(msg, 3 if more else 2).split()
-    if sub == "LS":
+    if sub in ("LS", "NEW"):
         for item in items:
             name, _, value = item.partition("=")
             session.offered[name] = value
+        if sub == "NEW":
+            return []
         return [] if more or session.caps_done else session.request_caps()
     if sub == "ACK":
         for name in items:
@@ -79,11 +81,7 @@ def _on_cap(session: ClientSession, msg: Message) -> list[ev.Event]:
         return session.caps_negotiated()
     if sub == "NAK":
         return session.caps_negotiated()
-    if sub == "NEW":
-        for item in items:
-            name, _, value = item.partition("=")
-            session.offered[name] = value
-    elif sub == "DEL":
+    if sub == "DEL":
         for name in items:
             session.offered.pop(name, None)
             session.caps.discard(name)

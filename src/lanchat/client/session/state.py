@@ -181,8 +181,9 @@ class ClientSession:
         """Send ``text`` (split by lines and by size) to a channel or nick; return the number
         of messages queued."""
         count = 0
+        limit = self.max_text_bytes(target, action=action)
         for line in text.splitlines() or [text]:
-            for piece in split_text(line, self.max_text_bytes(target, action=action)):
+            for piece in split_text(line, limit):
                 self.send("PRIVMSG", target, make_action(piece) if action else piece)
                 count += 1
         return count
