@@ -932,3 +932,22 @@ async def test_a_pong_follows_messages_sent_before_the_ping_even_behind_another_
         assert msg.params[-1] == f"second{n}"
         assert [m.params[-1] for m in before if m.command == "PRIVMSG"] == [f"hello {n}"], n
         await sender.expect("PONG")
+
+
+async def test_missed_direct_messages_end_when_the_user_came_online(make_server: ServerFactory) -> None:
+    """A DM sent while the recipient is logging in reaches it live; the replay of what it missed
+    stops at the moment it came online, or that DM would be shown twice."""
+    server = await accounts_server(make_server)
+    alice = await server.user("alice", account="alice", password="pw-alice")
+    await send_and_settle(alice, "PRIVMSG bob :while away")
+    bob = await server.user("bob", account="bob", password="pw-bob")
+    state = server.app.irc.state
+    came_online = state.now_ms()
+    await send_and_settle(alice, "PRIVMSG bob :live")
+    session = state.session("bob")
+    assert session is not None
+    missed = await server.app.irc.messages.missed_direct(session, 0, came_online, 100)
+    assert [m.text for m in missed] == ["while away"]
+    everything = await server.app.irc.messages.missed_direct(session, 0, 2**62, 100)
+    assert [m.text for m in everything] == ["while away", "live"]
+    await bob.close()

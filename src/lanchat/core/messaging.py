@@ -287,8 +287,9 @@ class MessageService:
             conversations, words, sender=sender, after_ms=after_ms, before_ms=before_ms, limit=limit
         )
 
-    async def missed_direct(self, session: Session, since_ms: int, limit: int) -> list[StoredMessage]:
-        """Direct messages to the session's account that arrived after ``since_ms``."""
+    async def missed_direct(self, session: Session, since_ms: int, until_ms: int, limit: int) -> list[StoredMessage]:
+        """Direct messages to the session's account that arrived after ``since_ms`` and before
+        ``until_ms``."""
         state = self.state
         if not session.account_key:
             return []
@@ -297,7 +298,11 @@ class MessageService:
         for peer, _name, _ms in await state.store.dm_peers(me, since_ms, 2**62, 100):
             conversation = state.dm_conversation(me, peer)
             for record in await state.store.query(
-                conversation, after=MessageRef(None, since_ms), before=None, limit=limit, newest_first=False
+                conversation,
+                after=MessageRef(None, since_ms),
+                before=MessageRef(None, until_ms),
+                limit=limit,
+                newest_first=False,
             ):
                 if record.sender.account is None or state.fold(record.sender.account) != me:
                     out.append(record)

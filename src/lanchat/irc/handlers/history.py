@@ -147,15 +147,16 @@ def send_history_batch(client: Client, rb: ReplyBuffer, target: str, records: li
     rb.end_batch(ref)
 
 
-async def replay_missed_direct(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
-    """Show a user who just logged in the direct messages sent to it while offline."""
+async def replay_missed_direct(server: IrcServer, client: Client, rb: ReplyBuffer, online_ms: int) -> None:
+    """Show a user who just logged in the direct messages sent to it while offline: after its
+    last logout and before ``online_ms``, when it came online (later ones were delivered)."""
     user = client.me
     if not user.account_key or len(server.state.by_account.get(user.account_key, ())) > 1:
         return
     account = await server.state.store.get_account(user.account_key)
     if account is None:
         return
-    missed = await server.messages.missed_direct(user, account.last_seen_ms, MISSED_DM_LIMIT)
+    missed = await server.messages.missed_direct(user, account.last_seen_ms, online_ms, MISSED_DM_LIMIT)
     if not missed:
         return
     count = f"{len(missed)} message{'s' if len(missed) > 1 else ''}"

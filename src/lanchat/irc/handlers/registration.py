@@ -300,6 +300,8 @@ async def _complete(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
             return
         user = User(client, client.reg_nick, client.reg_key)
         server.presence.connect(user)
+        # Direct messages recorded from now on reach the user live: the replay stops here.
+        online_ms = server.state.now_ms()
     except ChatError as exc:
         reply_error(rb, "NICK", exc)
         return
@@ -321,7 +323,7 @@ async def _complete(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
             send_join_info(server, client, channel, rb, extras)
             rb.send_pending()
     if still_online(server, client):
-        await replay_missed_direct(server, client, rb)
+        await replay_missed_direct(server, client, rb, online_ms)
 
 
 async def _check_credentials(server: IrcServer, client: Client, rb: ReplyBuffer) -> bool:
