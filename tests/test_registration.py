@@ -297,3 +297,34 @@ async def test_ping_timeout_closes_silent_clients_only(make_server: ServerFactor
     assert got[-1].command == "ERROR"
     assert "Ping timeout" in got[-1].params[0]
     assert await alive.request("PING :still") != []
+
+
+async def test_the_welcome_burst_is_in_order_and_addressed_to_each_nick(server: RunningServer) -> None:
+    # Most of the burst is rendered once for everyone: each client must still get it with its
+    # own nick, and the same text as the MOTD and VERSION commands give.
+    bursts = {}
+    for nick in ("alice", "Bob[away]"):
+        client = await server.connect()
+        bursts[nick] = [m for m in await client.register(nick) if m.command.isdigit()]
+        burst = bursts[nick]
+        codes = [m.command for m in burst]
+        isupport = codes.count("005")
+        motd = codes.count("372")
+        assert isupport >= 2
+        assert motd >= 1
+        expected = ["001", "002", "003", "004", *["005"] * isupport]
+        expected += ["251", "252", "253", "254", "255", "265", "266", "375", *["372"] * motd, "376"]
+        assert codes == expected
+        assert all(m.params[0] == nick for m in burst)
+        assert nick in burst[0].params[-1]  # 001 names the full mask
+        assert [m.params[1:] for m in await client.request("MOTD")] == [
+            m.params[1:] for m in burst if m.command in ("375", "372", "376")
+        ]
+        version = await client.request("VERSION")
+        assert [m.params[1:] for m in version if m.command == "005"] == [
+            m.params[1:] for m in burst if m.command == "005"
+        ]
+    static = ("002", "003", "004", "005", "375", "372", "376")
+    alice = [m.params[1:] for m in bursts["alice"] if m.command in static]
+    bob = [m.params[1:] for m in bursts["Bob[away]"] if m.command in static]
+    assert alice == bob

@@ -168,3 +168,35 @@ async def test_the_barrier_waits_for_the_delivery_of_a_message_committed_a_momen
         assert order == ["delivered", "after the barrier"]
     finally:
         await store.close()
+
+
+async def test_account_lookups_see_other_writers_at_once_and_wait_out_a_lock(tmp_path: Path) -> None:
+    path = tmp_path / "lanchat.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert await store.get_account("ann") is None
+        # Another process (the CLI's `user add`) writes to the same file: seen at the next lookup.
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("INSERT INTO accounts(key, name, password_hash) VALUES ('ann', 'Ann', 'h1')")
+        found = await store.get_account("ann")
+        assert found is not None
+        assert found.name == "Ann"
+        other.execute("UPDATE accounts SET name = 'ANN' WHERE key = 'ann'")
+        found = await store.get_account("ann")
+        assert found is not None
+        assert found.name == "ANN"
+        # That lookup runs on the event loop's own connection, which must never wait for a
+        # lock there; when its statement fails, the lookup is answered by a reader thread.
+        loop_conn = store._loop_reader()
+        assert loop_conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+        loop_conn.set_progress_handler(lambda: 1, 1)  # every statement on it is interrupted
+        with pytest.raises(sqlite3.OperationalError):
+            loop_conn.execute("SELECT 1 FROM accounts").fetchall()
+        other.execute("UPDATE accounts SET password_hash = 'h2' WHERE key = 'ann'")
+        found = await store.get_account("ann")
+        assert found is not None
+        assert found.password_hash == "h2"
+        other.close()
+    finally:
+        await store.close()

@@ -15,6 +15,20 @@ from lanchat.proto.message import Message
 
 _batch_ids = itertools.count(1)
 
+#: A numeric reply: its code and its parameters after the nick.
+Numeric = tuple[str, list[str]]
+#: A numeric reply rendered once for many clients, split where the nick goes: head, tail.
+NumericTemplate = tuple[bytes, bytes]
+
+
+def numeric_template(server_name: str, code: str, params: list[str]) -> NumericTemplate:
+    """Render a numeric reply once; :meth:`ReplyBuffer.add_template` puts each client's nick in."""
+    head = f":{server_name} {code} ".encode()
+    line = Message(code, _safe(["*", *params]), server_name).to_bytes()
+    if not line.startswith(head + b"* "):
+        raise ValueError(f"numeric {code} does not render as {head!r} NICK …")
+    return head, line[len(head) + 1 :]
+
 
 def new_batch_ref() -> str:
     """A batch reference unique on this server."""
@@ -48,6 +62,11 @@ class ReplyBuffer:
     def numeric(self, code: str, *params: str) -> None:
         """Add a numeric reply addressed to the client."""
         self.lines.append(Message(code, _safe([self.client.nick, *params]), self.server_name).to_bytes())
+
+    def add_template(self, template: NumericTemplate) -> None:
+        """Add a numeric made by :func:`numeric_template`, addressed to the client."""
+        head, tail = template
+        self.lines.append(head + self.client.nick.encode("utf-8", "surrogateescape") + tail)
 
     def server_msg(self, command: str, *params: str, tags: dict[str, str] | None = None) -> None:
         """Add a non-numeric message from the server (FAIL, CAP, PONG …)."""

@@ -28,7 +28,7 @@ from lanchat.irc.errors import reply_error
 from lanchat.irc.isupport import MULTILINE_MAX_BYTES, MULTILINE_MAX_LINES, isupport_tokens
 from lanchat.irc.link import Link
 from lanchat.irc.outbox import Outbox
-from lanchat.irc.replies import ReplyBuffer
+from lanchat.irc.replies import NumericTemplate, ReplyBuffer
 from lanchat.logs import CONNECTION
 from lanchat.proto import numerics as N
 from lanchat.proto.caps import offered_caps
@@ -84,6 +84,8 @@ class IrcServer:
         #: The upload URL for a connection (draft/FILEHOST), when the web port is on.
         self.filehost: Callable[[Link], str] | None = None
         self.isupport = isupport_tokens(config, settings)
+        #: The welcome's lines rendered once, by upload URL (see registration.send_welcome).
+        self.welcome_templates: dict[str | None, tuple[list[NumericTemplate], ...]] = {}
         self.created = time.time()
         self._conn_ids = itertools.count(1)
         self._all_closed: asyncio.Event | None = None

@@ -2,7 +2,10 @@
 
 Writes go through one writer thread that commits everything pending as one transaction
 (group commit): under load each commit carries many messages, and the event loop never waits
-on the disk. Reads run on a small pool of reader threads with their own connections.
+on the disk. Reads run on a small pool of reader threads with their own connections, except
+account lookups: a primary-key read of a small, hot table costs less than handing it to a
+thread, so it runs at once on the event loop's own connection, which never waits for a lock
+(when SQLite is busy the lookup goes to a reader thread instead).
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ INDEX_INTERVAL = 2.0
 _MESSAGE_COLUMNS = "msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags, redacted_by"
 
 
-def connect(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
+def connect(path: Path, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 30000) -> sqlite3.Connection:
     """Open the database file with the settings every connection uses."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     return conn
 
 
@@ -65,6 +68,18 @@ _UPSERT_DM_PEER = (
     "INSERT INTO dm_peers(owner, peer, peer_name, last_ms) VALUES (?, ?, ?, ?)"
     " ON CONFLICT(owner, peer) DO UPDATE SET peer_name = excluded.peer_name, last_ms = excluded.last_ms"
 )
+
+
+def _account_by_key(conn: sqlite3.Connection, key: str) -> AccountRecord | None:
+    rows = conn.execute(
+        "SELECT name, key, password_hash, admin, created_ms, last_seen_ms FROM accounts WHERE key = ?", (key,)
+    ).fetchall()  # fetchall, not fetchone: the statement ends and its read snapshot with it
+    return _account_from_row(rows[0]) if rows else None
+
+
+def _account_from_row(row: tuple[Any, ...]) -> AccountRecord:
+    name, key, password_hash, admin, created_ms, last_seen_ms = row
+    return AccountRecord(name, key, password_hash, bool(admin), created_ms, last_seen_ms)
 
 
 def _on_savepoint(conn: sqlite3.Connection, name: str, fn: Callable[..., T], *args: Any) -> T:
@@ -143,6 +158,7 @@ class SqliteStore:
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
+        self._loop_conn: sqlite3.Connection | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._pending: list[tuple[WriteOp, asyncio.Future[Any]]] = []
         self._in_flight = False
@@ -188,6 +204,9 @@ class SqliteStore:
         await loop.run_in_executor(self._writer_pool, self._close_writer)
         self._writer_pool.shutdown(wait=True)
         self._reader_pool.shutdown(wait=True)
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+            self._loop_conn = None
 
     def _close_writer(self) -> None:
         if self._writer_conn is not None:
@@ -326,17 +345,18 @@ class SqliteStore:
 
     # -- accounts --------------------------------------------------------------------------
 
+    def _loop_reader(self) -> sqlite3.Connection:
+        """The event loop's own read connection: it fails at once instead of waiting for a lock."""
+        if self._loop_conn is None:
+            self._loop_conn = connect(self.path, synchronous=self._synchronous, busy_timeout_ms=0)
+        return self._loop_conn
+
     async def get_account(self, key: str) -> AccountRecord | None:
-        """The account with that casefolded name, or None."""
-
-        def run(conn: sqlite3.Connection) -> AccountRecord | None:
-            row = conn.execute(
-                "SELECT name, key, password_hash, admin, created_ms, last_seen_ms FROM accounts WHERE key = ?",
-                (key,),
-            ).fetchone()
-            return None if row is None else AccountRecord(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
-
-        return await self._read(run)
+        """The account with that casefolded name, or None (see the module's notes)."""
+        try:
+            return _account_by_key(self._loop_reader(), key)
+        except sqlite3.OperationalError:  # busy or locked: wait on a reader thread
+            return await self._read(lambda conn: _account_by_key(conn, key))
 
     async def list_accounts(self) -> list[AccountRecord]:
         """Every account, by name."""
@@ -345,7 +365,7 @@ class SqliteStore:
             rows = conn.execute(
                 "SELECT name, key, password_hash, admin, created_ms, last_seen_ms FROM accounts ORDER BY key"
             ).fetchall()
-            return [AccountRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
+            return [_account_from_row(r) for r in rows]
 
         return await self._read(run)
 

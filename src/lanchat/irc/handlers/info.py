@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from lanchat.irc.client import Client
 from lanchat.irc.commands import COMMANDS, Reply, command
-from lanchat.irc.replies import ReplyBuffer
+from lanchat.irc.replies import Numeric, ReplyBuffer
 from lanchat.proto import numerics as N
 from lanchat.proto.message import Message
 
@@ -21,7 +21,7 @@ def send_lusers(server: IrcServer, rb: ReplyBuffer) -> None:
     total = len(server.state.sessions)
     invisible = server.state.user_mode_counts["i"]
     opers = server.state.user_mode_counts["o"]
-    unknown = sum(1 for c in server.registering.values() if not c.registered and not c.closing)
+    unknown = len(server.registering)  # a connection being closed counts until it is gone
     peak = str(max(server.state.max_sessions, total))
     rb.numeric(N.RPL_LUSERCLIENT, f"There are {total - invisible} users and {invisible} invisible on 1 servers")
     rb.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
@@ -32,16 +32,35 @@ def send_lusers(server: IrcServer, rb: ReplyBuffer) -> None:
     rb.numeric(N.RPL_GLOBALUSERS, str(total), peak, f"Current global users {total}, max {peak}")
 
 
-def send_motd(server: IrcServer, rb: ReplyBuffer) -> None:
+def motd_numerics(server: IrcServer) -> list[Numeric]:
     """375, 372…, 376 — or 422 when there is no message of the day."""
     text = server.config.motd.strip("\n")
     if not text:
-        rb.numeric(N.ERR_NOMOTD, "MOTD File is missing")
-        return
-    rb.numeric(N.RPL_MOTDSTART, f"- {server.name} Message of the day -")
-    for line in text.split("\n"):
-        rb.numeric(N.RPL_MOTD, f"- {line}")
-    rb.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
+        return [(N.ERR_NOMOTD, ["MOTD File is missing"])]
+    return [
+        (N.RPL_MOTDSTART, [f"- {server.name} Message of the day -"]),
+        *((N.RPL_MOTD, [f"- {line}"]) for line in text.split("\n")),
+        (N.RPL_ENDOFMOTD, ["End of /MOTD command."]),
+    ]
+
+
+def isupport_numerics(server: IrcServer, filehost: str | None) -> list[Numeric]:
+    """The 005 lines, at most 13 tokens each; ``filehost``: this connection's upload URL."""
+    tokens = server.isupport if filehost is None else [*server.isupport, "draft/FILEHOST=" + filehost]
+    return [(N.RPL_ISUPPORT, [*tokens[i : i + 13], "are supported by this server"]) for i in range(0, len(tokens), 13)]
+
+
+def send_motd(server: IrcServer, rb: ReplyBuffer) -> None:
+    """The message of the day."""
+    for code, params in motd_numerics(server):
+        rb.numeric(code, *params)
+
+
+def send_isupport(server: IrcServer, rb: ReplyBuffer) -> None:
+    """The 005 lines for this connection."""
+    filehost = server.filehost(rb.client.link) if server.filehost is not None else None
+    for code, params in isupport_numerics(server, filehost):
+        rb.numeric(code, *params)
 
 
 @command("LUSERS", help="LUSERS: how many users, channels and operators there are")
@@ -61,8 +80,6 @@ def motd(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Re
 
 @command("VERSION", help="VERSION: the server's software version and features")
 def version(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer) -> Reply:
-    from lanchat.irc.handlers.registration import send_isupport
-
     rb.numeric(N.RPL_VERSION, server.version, server.name, "lanchat: chat for a local network")
     send_isupport(server, rb)
     return None

@@ -16,9 +16,9 @@ from lanchat.irc.commands import Reply, command
 from lanchat.irc.errors import reply_error
 from lanchat.irc.handlers.channels import prepare_join, send_join_info, show_joined, still_online
 from lanchat.irc.handlers.history import replay_missed_direct
-from lanchat.irc.handlers.info import send_lusers, send_motd
+from lanchat.irc.handlers.info import isupport_numerics, motd_numerics, send_lusers
 from lanchat.irc.isupport import USER_LENGTH
-from lanchat.irc.replies import ReplyBuffer
+from lanchat.irc.replies import Numeric, NumericTemplate, ReplyBuffer, numeric_template
 from lanchat.proto import numerics as N
 from lanchat.proto.message import Message
 from lanchat.proto.names import parse_decimal, valid_nick, valid_username
@@ -380,24 +380,33 @@ async def _attach(server: IrcServer, client: Client, user: User, rb: ReplyBuffer
 def send_welcome(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
     """001-005, LUSERS and MOTD."""
     server.registering.pop(client.conn_id, None)
-    cfg = server.config
-    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(server.created))
-    rb.numeric(N.RPL_WELCOME, f"Welcome to the {cfg.network} Network, {client.mask}")
-    rb.numeric(N.RPL_YOURHOST, f"Your host is {server.name}, running version {server.version}")
-    rb.numeric(N.RPL_CREATED, f"This server was created {created}")
-    rb.numeric(N.RPL_MYINFO, server.name, server.version, "Biow", "CbeIiklmnostv", "beIklov")
-    send_isupport(server, rb)
+    rb.numeric(N.RPL_WELCOME, f"Welcome to the {server.config.network} Network, {client.mask}")
+    filehost = server.filehost(client.link) if server.filehost is not None else None
+    before_lusers, after_lusers = _welcome_templates(server, filehost)
+    for template in before_lusers:
+        rb.add_template(template)
     send_lusers(server, rb)
-    send_motd(server, rb)
+    for template in after_lusers:
+        rb.add_template(template)
 
 
-def send_isupport(server: IrcServer, rb: ReplyBuffer) -> None:
-    """The 005 lines, at most 13 tokens each."""
-    tokens = server.isupport
-    if server.filehost is not None:
-        tokens = [*tokens, "draft/FILEHOST=" + server.filehost(rb.client.link)]
-    for i in range(0, len(tokens), 13):
-        rb.numeric(N.RPL_ISUPPORT, *tokens[i : i + 13], "are supported by this server")
+def _welcome_templates(server: IrcServer, filehost: str | None) -> tuple[list[NumericTemplate], ...]:
+    """The welcome's lines that only differ by the nick (002-005, then the MOTD), rendered
+    once per upload URL: this runs at every registration."""
+    cached = server.welcome_templates.get(filehost)
+    if cached is None:
+        created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(server.created))
+        before: list[Numeric] = [
+            (N.RPL_YOURHOST, [f"Your host is {server.name}, running version {server.version}"]),
+            (N.RPL_CREATED, [f"This server was created {created}"]),
+            (N.RPL_MYINFO, [server.name, server.version, "Biow", "CbeIiklmnostv", "beIklov"]),
+            *isupport_numerics(server, filehost),
+        ]
+        cached = server.welcome_templates[filehost] = (
+            [numeric_template(server.name, code, params) for code, params in before],
+            [numeric_template(server.name, code, params) for code, params in motd_numerics(server)],
+        )
+    return cached
 
 
 # -- PING / PONG / QUIT ----------------------------------------------------------------------
