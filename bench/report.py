@@ -11,8 +11,8 @@ from typing import Any
 
 from bench.results import Cell
 
-SERVERS = ("lanchat", "ngircd", "inspircd")
-LABELS = {"lanchat": "lanchat", "ngircd": "ngIRCd", "inspircd": "InspIRCd"}
+SERVERS = ("lanchat", "ngircd", "inspircd", "ircsink")
+LABELS = {"lanchat": "lanchat", "ngircd": "ngIRCd", "inspircd": "InspIRCd", "ircsink": "ircsink (ceiling)"}
 PEERS = ("ngircd", "inspircd")
 
 

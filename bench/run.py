@@ -53,7 +53,7 @@ from bench.scenarios import (
     judge_connect,
     judge_rate,
 )
-from bench.servers import Lanchat, RunningServer, ServerKind, ServerStats, make_servers, remove_tree
+from bench.servers import SERVER_NAMES, Lanchat, RunningServer, ServerKind, ServerStats, make_servers, remove_tree
 from bench.system import (
     PROJECT_ROOT,
     BenchError,
@@ -131,10 +131,15 @@ class Driver:
         self.lanchat_source = use_lanchat_source(self.workdir, args.lanchat_src)
         self.log = ResultLog(args.results or RESULTS_DIR / f"{self.session}.jsonl", self.session)
         overrides = [_parse_override(text) for text in args.lanchat_set]
+        ircload = build(source_dir(args.ircload_src), self.build_dir)
+        self.ircload = Ircload(ircload, self.pinning)
         self.servers = make_servers(
-            args.servers, self.pinning, install=not args.no_install, lanchat_overrides=overrides
+            args.servers,
+            self.pinning,
+            install=not args.no_install,
+            lanchat_overrides=overrides,
+            ircsink=ircload.parent / "ircsink",
         )
-        self.ircload = Ircload(build(source_dir(args.ircload_src), self.build_dir), self.pinning)
         if args.profile:
             pyspy.binary(install=not args.no_install)  # now, not after an hour of measuring
         self.scenarios: list[str] = args.scenarios
@@ -228,6 +233,10 @@ class Driver:
             if self.pinning.load_cpu is not None:
                 noise["load_core_busy_pct"] = round(100 * busy_seconds(ticks, after, self.pinning.load_cpu) / wall, 1)
         return noise
+
+    def measured_servers(self) -> list[ServerKind]:
+        """The servers of the scenarios where a ceiling tells nothing (idle, reconnect)."""
+        return [kind for kind in self.servers if not kind.ceiling]
 
     def lanchat(self) -> Lanchat | None:
         """The lanchat server kind, when it is measured."""
@@ -472,7 +481,7 @@ class Driver:
         """Server RSS per idle registered connection."""
         n = self.sizes.idle_clients
         for rep in range(1, self.reps + 1):
-            for kind in rotate(self.servers, rep - 1):
+            for kind in rotate(self.measured_servers(), rep - 1):
                 spec = LoadSpec("connect", n, hold=self.sizes.idle_hold, concurrency=kind.concurrency, reg_timeout=300)
                 verdict = self.retry_noisy(
                     f"idle {kind.label} rep {rep}",
@@ -647,7 +656,7 @@ class Driver:
             need = max(self.sizes.sasl_logins, self.sizes.reconnect_account_clients)
             template = accounts.template(lanchat, need, self.build_dir)
         for rep in range(1, self.reps + 1):
-            for kind in rotate(self.servers, rep - 1):
+            for kind in rotate(self.measured_servers(), rep - 1):
                 modes: list[Path | None] = [None]
                 if isinstance(kind, Lanchat) and template is not None:
                     modes.append(template)
@@ -829,9 +838,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--servers",
-        type=_csv(("lanchat", "ngircd", "inspircd")),
-        default=["lanchat", "ngircd", "inspircd"],
-        help="comma-separated (default lanchat,ngircd,inspircd)",
+        type=_csv(SERVER_NAMES),
+        default=list(SERVER_NAMES),
+        help=f"comma-separated (default {','.join(SERVER_NAMES)}; ircsink, the generator's ceiling,"
+        " runs only in the rate and connect scenarios)",
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each headline point (default 3)")
     parser.add_argument("--duration", type=float, default=0, help="measured seconds per rate run (default 5)")

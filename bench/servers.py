@@ -124,6 +124,8 @@ class ServerKind(ABC):
     concurrency: ClassVar[int]
     #: Speaks CAP (IRCv3) with echo-message and message-tags.
     ircv3: ClassVar[bool] = False
+    #: A reference, not a peer: measured where it shows the load generator's own limit.
+    ceiling: ClassVar[bool] = False
 
     def __init__(self, pinning: Pinning) -> None:
         self.pinning = pinning
@@ -266,10 +268,44 @@ class Inspircd(ServerKind):
         return tool_version([self.binary, "--version"]).removesuffix("-debian")
 
 
+class IrcSink(ServerKind):
+    """``ircsink`` from ../shared/bench (built beside ircload): a trivial C relay with no
+    checks, no modes and no storage. Its limit is the load generator's, so it tells how far
+    up the rate scenarios can measure anything on this machine."""
+
+    name = "ircsink"
+    label = "ircsink"
+    concurrency = 256
+    ceiling = True
+    #: It exits by itself after this long, should the driver die without stopping it.
+    LIFETIME_S = 3600
+
+    def __init__(self, pinning: Pinning, binary: Path) -> None:
+        super().__init__(pinning)
+        if not binary.is_file():
+            raise BenchError(f"no ircsink at {binary} (it is built with ircload)")
+        self.binary = binary
+
+    def command(self, rundir: Path, port: int, data_dir: Path | None) -> list[str]:
+        return [str(self.binary), "-p", str(port), "--lifetime", str(self.LIFETIME_S)]
+
+    def version(self) -> str:
+        return "ircsink (../shared/bench)"
+
+
+#: Every server the driver knows, in table order.
+SERVER_NAMES = ("lanchat", "ngircd", "inspircd", "ircsink")
+
+
 def make_servers(
-    names: list[str], pinning: Pinning, *, install: bool, lanchat_overrides: list[tuple[str, str, str]]
+    names: list[str],
+    pinning: Pinning,
+    *,
+    install: bool,
+    lanchat_overrides: list[tuple[str, str, str]],
+    ircsink: Path,
 ) -> list[ServerKind]:
-    """The server kinds to measure, lanchat first."""
+    """The server kinds to measure, in the order asked."""
     out: list[ServerKind] = []
     for name in names:
         if name == "lanchat":
@@ -278,8 +314,10 @@ def make_servers(
             out.append(Ngircd(pinning, install=install))
         elif name == "inspircd":
             out.append(Inspircd(pinning, install=install))
+        elif name == "ircsink":
+            out.append(IrcSink(pinning, ircsink))
         else:
-            raise BenchError(f"unknown server {name!r} (lanchat, ngircd, inspircd)")
+            raise BenchError(f"unknown server {name!r} ({', '.join(SERVER_NAMES)})")
     return out
 
 
