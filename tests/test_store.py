@@ -12,6 +12,7 @@ import pytest
 from lanchat.core.events import StoredMessage
 from lanchat.core.model import Actor
 from lanchat.core.ports import AccountRecord, ChannelRecord
+from lanchat.store import sqlite as sqlite_store
 from lanchat.store.schema import _MIGRATIONS, current_version
 from lanchat.store.sqlite import SqliteStore
 
@@ -60,6 +61,33 @@ async def test_redacted_messages_leave_the_index_whether_indexed_yet_or_not(tmp_
             .fetchall()
         )
         assert rows == []
+    finally:
+        await store.close()
+
+
+async def test_indexing_goes_in_chunks_and_messages_sent_meanwhile_do_not_wait_for_all_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "INDEX_CHUNK", 4)
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await asyncio.gather(*(store.append(_message(n, f"backlog word{n}"), ()) for n in range(1, 11)))
+        commits_before = store.commit_stats.observations
+        indexing = asyncio.ensure_future(store.index_pending())
+        await asyncio.sleep(0)
+        # Sent while the backlog is being indexed: committed in one of the writes in between.
+        await store.append(_message(11, "sent meanwhile"), ())
+        assert not indexing.done()
+        await indexing
+        # 11 messages in chunks of 4: at least three indexing writes, each its own commit.
+        assert store.commit_stats.observations - commits_before >= 3
+        done = sqlite3.connect(tmp_path / "s.db").execute("SELECT value FROM settings WHERE key = 'fts_seq'")
+        assert done.fetchone()[0] == "11"
+        found = await store.search(["#c"], ["word10"], sender=None, after_ms=None, before_ms=None, limit=10)
+        assert [m.text for m in found] == ["backlog word10"]
+        found = await store.search(["#c"], ["meanwhile"], sender=None, after_ms=None, before_ms=None, limit=10)
+        assert [m.text for m in found] == ["sent meanwhile"]
     finally:
         await store.close()
 

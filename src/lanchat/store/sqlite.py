@@ -32,6 +32,9 @@ WriteOp = Callable[[sqlite3.Connection], Any]
 
 #: How often messages stored since the last time are added to the full-text index.
 INDEX_INTERVAL = 2.0
+#: Messages indexed per write. Each write holds up the commits queued behind it: 2,000 at
+#: once took up to 114 ms here (FTS5 merging its segments), 500 at most 25 ms.
+INDEX_CHUNK = 500
 _MESSAGE_COLUMNS = "msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags, redacted_by"
 
 
@@ -80,6 +83,21 @@ def _account_by_key(conn: sqlite3.Connection, key: str) -> AccountRecord | None:
 def _account_from_row(row: tuple[Any, ...]) -> AccountRecord:
     name, key, password_hash, admin, created_ms, last_seen_ms = row
     return AccountRecord(name, key, password_hash, bool(admin), created_ms, last_seen_ms)
+
+
+def _index_some(conn: sqlite3.Connection) -> bool:
+    """Index the next INDEX_CHUNK stored messages; True while more are waiting."""
+    row = conn.execute("SELECT value FROM settings WHERE key = 'fts_seq'").fetchone()
+    done = int(row[0]) if row else 0
+    top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0])
+    upto = min(top, done + INDEX_CHUNK)
+    if upto > done:
+        conn.execute(
+            "INSERT INTO messages_fts(rowid, text) SELECT seq, text FROM messages WHERE seq > ? AND seq <= ?",
+            (done, upto),
+        )
+        conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('fts_seq', ?)", (str(upto),))
+    return upto < top
 
 
 def _on_savepoint(conn: sqlite3.Connection, name: str, fn: Callable[..., T], *args: Any) -> T:
@@ -653,22 +671,12 @@ class SqliteStore:
 
         return await self._read(run)
 
-    def index_pending(self) -> Awaitable[None]:
-        """Add the messages stored since the last time to the full-text index, in bulk."""
+    async def index_pending(self) -> None:
+        """Add the messages stored since the last time to the full-text index, in bulk: at
+        most INDEX_CHUNK per write, so new messages never wait long behind the indexing."""
         self._unindexed = 0
-
-        def op(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT value FROM settings WHERE key = 'fts_seq'").fetchone()
-            done = int(row[0]) if row else 0
-            top = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0]
-            if top > done:
-                conn.execute(
-                    "INSERT INTO messages_fts(rowid, text) SELECT seq, text FROM messages WHERE seq > ? AND seq <= ?",
-                    (done, top),
-                )
-                conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('fts_seq', ?)", (str(top),))
-
-        return self._write(op)
+        while await self._write(_index_some):
+            pass
 
     async def _index_in_background(self) -> None:
         while True:
