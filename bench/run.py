@@ -302,14 +302,22 @@ class Driver:
             self.say(f"{sc.name:7} {kind.label:8} rep {rep} {rate:6} msg/s: other processes were busy, repeating")
         return verdict
 
+    def ircload_run(
+        self, tag: str, kind: ServerKind, spec: LoadSpec
+    ) -> tuple[Path, dict[str, Any], ServerStats, float]:
+        """A fresh server in a new run folder with one ircload run against it:
+        (run folder, ircload's JSON, the server's stats, seconds until it listened)."""
+        rundir = self.rundir(tag, kind)
+        result, stats, ready = self.with_server(
+            kind, rundir, lambda srv: self.ircload.run(spec, srv.port, srv.pid, rundir / "ircload.log")
+        )
+        return rundir, result, stats, ready
+
     def _rate_run_once(
         self, sc: RateScenario, kind: ServerKind, rep: int, rate: int, attempt: int
     ) -> tuple[Verdict, bool]:
         spec = sc.spec(rate, self.timing, kind.concurrency)
-        rundir = self.rundir(f"{sc.name}-{rate}", kind)
-        result, stats, ready = self.with_server(
-            kind, rundir, lambda srv: self.ircload.run(spec, srv.port, srv.pid, rundir / "ircload.log")
-        )
+        rundir, result, stats, ready = self.ircload_run(f"{sc.name}-{rate}", kind, spec)
         verdict = judge_rate(result, rate, self.bound)
         gen_cpu = (result.get("gen") or {}).get("cpu_s")
         wall = (result.get("gen") or {}).get("wall_s")
@@ -438,10 +446,7 @@ class Driver:
 
     def connect_run(self, tag: str, kind: ServerKind, rep: int, spec: LoadSpec) -> Verdict:
         """One ircload connect run."""
-        rundir = self.rundir(tag, kind)
-        result, stats, ready = self.with_server(
-            kind, rundir, lambda srv: self.ircload.run(spec, srv.port, srv.pid, rundir / "ircload.log")
-        )
+        rundir, result, stats, ready = self.ircload_run(tag, kind, spec)
         verdict = judge_connect(result, spec.clients)
         m = verdict.metrics
         self.record_run(
