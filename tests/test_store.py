@@ -138,6 +138,36 @@ async def test_messages_appended_together_share_one_commit_and_keep_their_order(
         await store.close()
 
 
+async def test_under_load_commits_gather_what_arrives_within_the_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "COMMIT_WINDOW", 1.0)
+    monkeypatch.setattr(sqlite_store, "INDEX_INTERVAL", 60.0)  # no indexing write in between
+    store = SqliteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        first = store.append(_message(0, "alone"), ())  # an idle store commits at once
+        second = store.append(_message(1, "waits for the window"), ())
+        await asyncio.wait_for(first, 0.5)
+        later = [second]
+        for n in range(2, 21):  # arrive after the first commit, one by one
+            await asyncio.sleep(0.01)
+            later.append(store.append(_message(n, f"line {n}"), ()))
+        for fut in later:
+            await fut
+        # Without the window the second message would have gone alone, and each later one too.
+        assert store.batch_stats.observations == 2
+        assert store.batch_stats.total == 21
+        await asyncio.sleep(1.0)  # idle again: the next message does not wait
+        await asyncio.wait_for(store.append(_message(21, "idle again"), ()), 0.5)
+        found = await store.query("#c", after=None, before=None, limit=50, newest_first=False)
+        assert [m.text for m in found] == ["alone", "waits for the window"] + [f"line {n}" for n in range(2, 21)] + [
+            "idle again"
+        ]
+    finally:
+        await store.close()
+
+
 async def test_a_write_sqlite_cannot_bind_fails_alone(tmp_path: Path) -> None:
     """A value over 64 bits raises OverflowError (not sqlite3.Error) inside the writer: only
     that write fails, the messages committed with it are kept."""

@@ -12,6 +12,8 @@ from lanchat.proto import caps as C
 from lanchat.proto.message import Message, serialize_tags
 
 if TYPE_CHECKING:
+    import asyncio
+
     from lanchat.irc.outbox import Outbox
     from lanchat.irc.replies import ReplyBuffer
 
@@ -120,6 +122,8 @@ class Client:
         "sasl_failures",
         "sasl_mech",
         "session",
+        "storing",
+        "storing_count",
         "user",
         "user_given",
     )
@@ -149,6 +153,10 @@ class Client:
         self.sasl_buffer = ""
         self.sasl_failures = 0
         self.rb: ReplyBuffer | None = None
+        #: The last of this connection's messages still on their way to the store, and how
+        #: many are (see IrcServer.handle_line: later messages go on meanwhile).
+        self.storing: asyncio.Future[object] | None = None
+        self.storing_count = 0
         self.batch: MultilineBatch | None = None
         self.connected_at = time.monotonic()
         #: A password check of this connection is queued or running (see IrcServer.sweep).

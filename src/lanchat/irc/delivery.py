@@ -46,13 +46,15 @@ from lanchat.irc.client import (
 )
 from lanchat.irc.outbox import Outbox
 from lanchat.irc.render import MESSAGE_BITS, MULTILINE_BITS, event_line, message_lines, render_sent
+from lanchat.irc.replies import ReplyBuffer
 
 EVENT_BITS = R_SERVER_TIME | R_ACCOUNT_TAG
 Renderer = Callable[[int], bytes]
 
-#: The connection whose command is being handled (set by the dispatcher; asyncio copies it
-#: into the callbacks and tasks a command starts, so it follows the command to completion).
-ACTING: ContextVar[Client | None] = ContextVar("lanchat_acting", default=None)
+#: The reply buffer of the command being handled (set by the dispatcher; asyncio copies it
+#: into the callbacks and tasks a command starts, so it follows the command to completion,
+#: even when the connection has gone on to its next lines meanwhile).
+ACTING: ContextVar[ReplyBuffer | None] = ContextVar("lanchat_acting", default=None)
 
 
 class Delivery:
@@ -124,19 +126,19 @@ class Delivery:
         """
         if origin is None:
             return
-        acting = ACTING.get()
+        acting_rb = ACTING.get()
+        acting = acting_rb.client if acting_rb is not None else None
         for c in origin.conns:
             if c is acting and acting_needs and not c.render_mask & acting_needs:
                 continue
             data = render(c.render_mask & relevant)
             if not data:
                 continue
-            rb = c.rb if c is acting else None
-            if rb is None:
+            if c is not acting or acting_rb is None or acting_rb.flushed:
                 c.queue(data)
             else:
                 for line in data.split(b"\r\n")[:-1]:
-                    rb.add_line(line + b"\r\n")
+                    acting_rb.add_line(line + b"\r\n")
 
     # -- per event -------------------------------------------------------------------------
 

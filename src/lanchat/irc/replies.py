@@ -38,13 +38,15 @@ def new_batch_ref() -> str:
 class ReplyBuffer:
     """Collects the lines answering one command for one client."""
 
-    __slots__ = ("client", "label", "lines", "server_name")
+    __slots__ = ("client", "flushed", "label", "lines", "server_name")
 
     def __init__(self, client: Client, server_name: str, label: str | None) -> None:
         self.client = client
         self.server_name = server_name
         self.label = label if label and client.render_mask & R_LABELED else None
         self.lines: list[bytes] = []
+        #: The command has finished and its reply went out: later lines go straight to the client.
+        self.flushed = False
 
     @property
     def nick(self) -> str:
@@ -105,6 +107,7 @@ class ReplyBuffer:
         client = self.client
         lines = self.lines
         self.lines = []
+        self.flushed = True
         label = self.label
         if label is not None:
             lines = self._labeled(lines, label)

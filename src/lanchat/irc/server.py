@@ -14,7 +14,7 @@ from lanchat.config import Config
 from lanchat.core.accounts import AccountService
 from lanchat.core.channels import ChannelService
 from lanchat.core.errors import ChatError
-from lanchat.core.messaging import MessageService
+from lanchat.core.messaging import STATUS_PREFIXES, MessageService
 from lanchat.core.model import Actor, Session
 from lanchat.core.passwords import PasswordHasher
 from lanchat.core.ports import Bus, Store
@@ -34,6 +34,7 @@ from lanchat.proto import numerics as N
 from lanchat.proto.caps import offered_caps
 from lanchat.proto.errors import InputTooLong, InvalidUtf8, MalformedMessage, ProtocolError
 from lanchat.proto.message import Message, parse_bytes, parse_tags
+from lanchat.proto.names import is_channel
 
 log = logging.getLogger("lanchat.irc")
 #: "NAME is connected" / "NAME is disconnected", as the report's server prints them.
@@ -152,8 +153,53 @@ class IrcServer:
             return None
         verb = msg.command.upper()
         if client.batch is not None and "batch" in msg.tags and verb != "BATCH":
-            return self._run(client, msg, "BATCH-LINE")
-        return self._run(client, msg, verb)
+            verb = "BATCH-LINE"
+        return self._dispatch(client, msg, verb)
+
+    def _dispatch(self, client: Client, msg: Message, verb: str) -> asyncio.Future[object] | None:
+        """Run a command now, or once this connection's messages still being stored are out.
+
+        A message to one channel or one online nick does not hold the connection up while it
+        is being stored: the next such message goes on meanwhile (up to PIPELINE_DEPTH), so
+        that one commit can carry several of them. They are stored, delivered and answered in
+        the order they came, since commits complete in order. Any other command waits until
+        they are all out, so that everything it does comes after them.
+        """
+        pipelined = client.registered and _pipelinable(self, client, msg, verb)
+        storing = client.storing
+        if storing is not None and (not pipelined or client.storing_count >= PIPELINE_DEPTH):
+            return self._after(storing, client, msg, verb)
+        result = self._run(client, msg, verb)
+        if not pipelined or result is None or result.done():
+            return result
+        client.storing = result
+        client.storing_count += 1
+        result.add_done_callback(lambda done: _stored(client, done))
+        return None
+
+    def _after(
+        self, storing: asyncio.Future[object], client: Client, msg: Message, verb: str
+    ) -> asyncio.Future[object]:
+        """Run a command once ``storing`` (and every message before it) is out."""
+        finished: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+        def done(_: object = None) -> None:
+            if not finished.done():
+                finished.set_result(None)
+
+        def go(_: object) -> None:
+            # Runs after the callbacks that delivered and answered those messages.
+            if client.closing:
+                done()
+                return
+            pending = self._dispatch(client, msg, verb)
+            if pending is None:
+                done()
+            else:
+                pending.add_done_callback(done)
+
+        storing.add_done_callback(go)
+        return finished
 
     def _run(self, client: Client, msg: Message, verb: str) -> asyncio.Future[object] | None:
         rb = ReplyBuffer(client, self.name, msg.tags.get("label"))
@@ -180,7 +226,7 @@ class IrcServer:
         if client.session is not None and verb not in _NOT_ACTIVITY:
             client.session.last_active = time.time()
         client.rb = rb
-        token = ACTING.set(client)
+        token = ACTING.set(rb)
         conn_token = CONNECTION.set(client.conn_id)
         try:
             try:
@@ -211,13 +257,22 @@ class IrcServer:
             elif exc is not None:
                 log.error("%s failed", verb, exc_info=exc)
                 rb.numeric(N.ERR_UNKNOWNERROR, verb, "Internal error; the server logged it")
-        self._finish(client, rb)
-
-    @staticmethod
-    def _finish(client: Client, rb: ReplyBuffer) -> None:
         if client.rb is rb:
             client.rb = None
         rb.flush()
+
+    @staticmethod
+    def _finish(client: Client, rb: ReplyBuffer) -> None:
+        """Send the reply of a command that finished at once."""
+        if client.rb is rb:
+            client.rb = None
+        storing = client.storing
+        if storing is not None:
+            # Earlier messages of this connection are still being stored: this reply goes
+            # out after theirs.
+            storing.add_done_callback(lambda _: rb.flush())
+        else:
+            rb.flush()
 
     def _protocol_error(self, client: Client, raw: bytes, exc: ProtocolError) -> None:
         rb = ReplyBuffer(client, self.name, _label_of(raw))
@@ -322,6 +377,29 @@ class IrcServer:
                 line = Message(N.RPL_MONOFFLINE, [watcher.nick, nick], self.name)
             for conn in watcher.conns:
                 conn.send(line)
+
+
+#: Messages one connection may have on their way to the store while it goes on.
+PIPELINE_DEPTH = 64
+_PIPELINED_VERBS = frozenset({"PRIVMSG", "NOTICE"})
+
+
+def _pipelinable(server: IrcServer, client: Client, msg: Message, verb: str) -> bool:
+    """True for a PRIVMSG/NOTICE that the store holds up and nothing else: one target, a
+    channel (not ``@#chan``, which is delivered at once) or a nick online now (an offline
+    one needs an account lookup first)."""
+    if verb not in _PIPELINED_VERBS or len(msg.params) < 2 or client.batch is not None:
+        return False
+    target = msg.params[0]
+    if not target or "," in target or target[0] in STATUS_PREFIXES:
+        return False
+    return is_channel(target) or server.state.session(target) is not None
+
+
+def _stored(client: Client, done: asyncio.Future[object]) -> None:
+    client.storing_count -= 1
+    if client.storing is done:
+        client.storing = None
 
 
 _NOT_ACTIVITY = frozenset({"PING", "PONG", "WHO", "WHOIS", "ISON", "USERHOST", "MONITOR", "CAP"})

@@ -59,6 +59,7 @@ class LinePipeline:
         self._refilled = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._on_drained: Callable[[], None] | None = None
+        self._waiting_for_store = False
 
     def push(self, items: list[bytes | OverlongLine]) -> None:
         """Queue received lines and process what can be processed now."""
@@ -112,8 +113,19 @@ class LinePipeline:
             self._paused = False
             self._pause_reading(False)
         if self._on_drained is not None and not self._blocked and not self._closed and (not inbox or client.closing):
+            storing = client.storing
+            if storing is not None and not client.closing:
+                # Messages sent just before the end are still being stored: out first.
+                if not self._waiting_for_store:
+                    self._waiting_for_store = True
+                    storing.add_done_callback(self._store_settled)
+                return
             drained, self._on_drained = self._on_drained, None
             drained()
+
+    def _store_settled(self, _done: object) -> None:
+        self._waiting_for_store = False
+        self.process()
 
     def _resume(self, _done: object) -> None:
         self._blocked = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from lanchat.core.errors import (
@@ -11,6 +12,7 @@ from lanchat.core.errors import (
     RedactForbidden,
     UnknownMessage,
 )
+from lanchat.core.model import Session
 from lanchat.irc.client import R_LABELED, Client, MultilineBatch
 from lanchat.irc.commands import Reply, command
 from lanchat.irc.errors import reply_error
@@ -80,15 +82,30 @@ def _send(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer, kind
         rb.numeric(N.ERR_INPUTTOOLONG, "Input line was too long to relay: send shorter lines")
         return None
     tags = client_tags(msg)
-    if len(targets) == 1 and is_channel(targets[0].lstrip("@+")):
-        # The hot path: one channel, no coroutine.
-        try:
-            return server.messages.send(client.me, targets[0], kind, text, tags)
-        except ChatError as exc:
-            if not quiet:
-                reply_error(rb, kind, exc)
-            return None
+    if len(targets) == 1:
+        # The hot paths, without a coroutine: the message is queued for the store before the
+        # connection's next line is read (see IrcServer._dispatch).
+        target = targets[0]
+        if is_channel(target.lstrip("@+")):
+            try:
+                return server.messages.send(client.me, target, kind, text, tags)
+            except ChatError as exc:
+                if not quiet:
+                    reply_error(rb, kind, exc)
+                return None
+        peer = server.state.session(target)
+        if peer is not None:
+            sent = server.messages.send(client.me, target, kind, text, tags)
+            if kind == "PRIVMSG" and isinstance(sent, asyncio.Future):
+                # After the echo (delivered by the first callback), before the reply goes out.
+                sent.add_done_callback(lambda done: _tell_away(done, peer, rb))
+            return sent
     return _send_each(server, client, targets, kind, text, tags, rb)
+
+
+def _tell_away(sent: asyncio.Future[None], peer: Session, rb: ReplyBuffer) -> None:
+    if not sent.cancelled() and sent.exception() is None and peer.away is not None:
+        rb.numeric(N.RPL_AWAY, peer.nick, peer.away)
 
 
 async def _send_each(

@@ -1,0 +1,98 @@
+"""Messages a connection sends back to back: the connection goes on with its next message
+while the last one is being stored, so that one commit carries several, and everything still
+comes out in the order it was sent (deliveries, echoes, labels, errors, and the commands that
+follow the messages)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from lanchat.proto.message import Message
+from tests.conftest import RunningServer
+from tests.ircclient import IrcTestClient, canon, join_all, lines, mask
+
+ECHO_CAPS = ["echo-message", "labeled-response", "batch", "message-tags"]
+
+
+async def _burst(client: IrcTestClient, burst: list[str]) -> None:
+    """Send many lines in one write, so the server reads them together."""
+    await client.send("".join(line + "\r\n" for line in burst).encode())
+
+
+async def test_back_to_back_messages_share_commits_and_every_reply_keeps_its_place(server: RunningServer) -> None:
+    alice = await server.user("alice", caps=ECHO_CAPS)
+    bob = await server.user("bob")
+    await join_all("#chan", alice, bob)
+    store = server.app.store
+    commits_before = store.batch_stats.observations
+
+    # 150 messages (more than a connection may have in flight at once), with a line that
+    # fails at once in the middle: its error must come after the echoes of the lines before.
+    burst = [f"@label=m{n} PRIVMSG #chan :line {n}" for n in range(150)]
+    burst.insert(75, "@label=bad PRIVMSG #nowhere :lost")
+    await _burst(alice, burst)
+    replies = await alice.sync()
+
+    labels = [m.tags.get("label") for m in replies]
+    assert labels == [f"m{n}" for n in range(75)] + ["bad"] + [f"m{n}" for n in range(75, 150)]
+    assert [m.command for m in replies if m.tags.get("label") != "bad"] == ["PRIVMSG"] * 150
+    assert [m.params[-1] for m in replies if m.command == "PRIVMSG"] == [f"line {n}" for n in range(150)]
+    assert [m.command for m in replies if m.tags.get("label") == "bad"] == ["403"]
+    assert lines(await bob.sync()) == [canon(f":{mask('alice')} PRIVMSG #chan :line {n}") for n in range(150)]
+    # One message per commit if each line waited for the last one to be stored.
+    assert store.batch_stats.observations - commits_before < 100
+    history = await store.query("#chan", after=None, before=None, limit=200, newest_first=False)
+    assert [m.text for m in history if m.kind == "PRIVMSG"] == [f"line {n}" for n in range(150)]
+
+
+async def test_a_command_after_messages_comes_after_them_for_everyone(server: RunningServer) -> None:
+    alice = await server.user("alice")
+    bob = await server.user("bob")
+    await join_all("#chan", alice, bob)
+
+    await _burst(alice, [*(f"PRIVMSG #chan :before {n}" for n in range(30)), "PART #chan :bye", "PRIVMSG bob :after"])
+
+    expected = [canon(f":{mask('alice')} PRIVMSG #chan :before {n}") for n in range(30)]
+    expected += [canon(f":{mask('alice')} PART #chan :bye"), canon(f":{mask('alice')} PRIVMSG bob :after")]
+    got: list[Message] = []
+    while len(got) < len(expected):
+        got.append(await bob.recv())
+    assert lines(got) == expected
+
+
+async def test_direct_messages_keep_their_order_and_the_away_reply_follows_each_echo(server: RunningServer) -> None:
+    alice = await server.user("alice", caps=ECHO_CAPS)
+    bob = await server.user("bob")
+    await bob.request("AWAY :at lunch")
+
+    await _burst(alice, [f"@label=d{n} PRIVMSG bob :dm {n}" for n in range(20)])
+    replies = await alice.sync()
+
+    # Each labeled reply is a batch: BATCH +x, the echo, 301, BATCH -x.
+    opened = [m for m in replies if m.command == "BATCH" and m.params[0].startswith("+")]
+    assert [m.tags["label"] for m in opened] == [f"d{n}" for n in range(20)]
+    inner = [m for m in replies if m.command != "BATCH"]
+    assert [(m.command, m.params[-1]) for m in inner] == [
+        pair for n in range(20) for pair in (("PRIVMSG", f"dm {n}"), ("301", "at lunch"))
+    ]
+    assert lines(await bob.sync()) == [canon(f":{mask('alice')} PRIVMSG bob :dm {n}") for n in range(20)]
+
+
+async def test_messages_sent_just_before_hanging_up_are_delivered_before_the_quit(server: RunningServer) -> None:
+    bob = await server.user("bob")
+    alice = await server.user("alice")
+    await join_all("#chan", alice, bob)
+
+    await _burst(alice, [f"PRIVMSG #chan :last words {n}" for n in range(40)])
+    sock = alice.writer.get_extra_info("socket")
+    sock.shutdown(socket.SHUT_WR)  # the server reads EOF right behind the messages
+
+    got: list[Message] = []
+    while not got or got[-1].command != "QUIT":
+        got.append(await bob.recv())
+    assert [m.command for m in got] == ["PRIVMSG"] * 40 + ["QUIT"]
+    assert [m.params[-1] for m in got[:-1]] == [f"last words {n}" for n in range(40)]
+    history = await server.app.store.query("#chan", after=None, before=None, limit=100, newest_first=False)
+    assert [m.text for m in history if m.kind == "PRIVMSG"] == [f"last words {n}" for n in range(40)]
+    await asyncio.wait_for(alice.closed(), 5)
