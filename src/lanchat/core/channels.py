@@ -163,7 +163,7 @@ class ChannelService:
                 status = "o" if session.admin else ""  # nobody founded it: admins run it
             elif not channel.members and not channel.member_accounts:
                 status = "o"
-        channel.members[session] = status
+        channel.add_member(session, status)
         session.channels[channel.key] = channel
         channel.invited.discard(session.key)
         if session.account_key:
@@ -220,7 +220,7 @@ class ChannelService:
             self.state.drop_if_empty(channel)
 
     def _remove(self, channel: Channel, session: Session) -> None:
-        channel.members.pop(session, None)
+        channel.remove_member(session)
         session.channels.pop(channel.key, None)
         if session.account_key:
             self._forget_membership(channel.key, session.account_key)

@@ -131,6 +131,20 @@ class Channel:
     invited: set[str] = field(default_factory=set)
     #: Accounts with a stored membership (online or not); the channel lives while any remain.
     member_accounts: set[str] = field(default_factory=set)
+    #: Goes up whenever a session joins or leaves (what was built from the membership, such
+    #: as a transport's delivery lists, knows when to rebuild).
+    membership_version: int = 0
+
+    def add_member(self, session: Session, status: str) -> None:
+        """Put a session in the channel (or set its status)."""
+        if session not in self.members:
+            self.membership_version += 1
+        self.members[session] = status
+
+    def remove_member(self, session: Session) -> None:
+        """Take a session out of the channel, if it is in."""
+        if self.members.pop(session, None) is not None:
+            self.membership_version += 1
 
     def status(self, session: Session) -> str:
         """The member's status letters (``"ov"`` …), or ``""``."""

@@ -81,7 +81,7 @@ class PresenceService:
             return
         peers = state.peers(session)
         for channel in list(session.channels.values()):
-            channel.members.pop(session, None)
+            channel.remove_member(session)
             state.drop_if_empty(channel)
         session.channels.clear()
         del state.sessions[session.key]

@@ -211,7 +211,9 @@ class Client:
             mask |= CAP_BITS.get(cap, 0)
         if self.cap_version >= 302:
             mask |= R_CAP_NOTIFY
-        self.render_mask = mask
+        if mask != self.render_mask:
+            self.render_mask = mask
+            self.outbox.generation += 1
 
     # -- output ----------------------------------------------------------------------------
 
@@ -278,9 +280,11 @@ class User(Session):
         """Add another connection of the same account."""
         self.more.append(conn)
         conn.session = self
+        conn.outbox.generation += 1
 
     def detach(self, conn: Client) -> bool:
         """Remove a connection; returns True when it was the last one."""
+        conn.outbox.generation += 1
         if conn is self.conn:
             if not self.more:
                 return True

@@ -7,9 +7,12 @@ command caused the event gets its copy through its reply buffer, so labeled-resp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
+from itertools import repeat
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 from lanchat.core.events import (
     AccountChanged,
@@ -29,7 +32,7 @@ from lanchat.core.events import (
     Wallops,
     WatchedUserChanged,
 )
-from lanchat.core.model import Actor, Session
+from lanchat.core.model import Actor, Channel, Session
 from lanchat.irc.client import (
     R_ACCOUNT_NOTIFY,
     R_ACCOUNT_TAG,
@@ -44,7 +47,7 @@ from lanchat.irc.client import (
     Client,
     User,
 )
-from lanchat.irc.outbox import Outbox
+from lanchat.irc.outbox import Flushable, Outbox
 from lanchat.irc.render import MESSAGE_BITS, MULTILINE_BITS, event_line, message_lines, render_sent
 from lanchat.irc.replies import ReplyBuffer
 
@@ -60,8 +63,12 @@ ACTING: ContextVar[ReplyBuffer | None] = ContextVar("lanchat_acting", default=No
 class Delivery:
     """Renders and queues every published event."""
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, channels: Mapping[str, Channel]) -> None:
         self.outbox = outbox
+        #: The live channels by key: a channel message goes to its members' queues through
+        #: the lists kept in ``_groups`` (see channel_fanout).
+        self.channels = channels
+        self._groups: WeakKeyDictionary[Channel, _ChannelQueues] = WeakKeyDictionary()
         #: Events delivered, one per recipient user (for /metrics).
         self.deliveries = 0
         self._table: dict[type, Callable[[Any, Sequence[Session], User | None], None]] = {
@@ -107,6 +114,44 @@ class Delivery:
                 self._fanout_more(user.more, relevant, render, cache)
         self.outbox.schedule()
 
+    def channel_fanout(
+        self, channel: Channel, recipients: Sequence[Session], origin: User | None, relevant: int, render: Renderer
+    ) -> bool:
+        """Queue ``render(mask)`` to every member of ``channel`` but ``origin`` (who must be
+        the only member not in ``recipients``). The members' queues are kept in lists by mask,
+        rebuilt when the membership or a connection changes, so that each message costs one
+        C-level loop per mask instead of Python work per member. False (nothing queued) when
+        ``recipients`` are not the channel's other members: the caller fans out itself."""
+        members = channel.members
+        excluded = 1 if origin is not None and origin in members else 0
+        if len(recipients) + excluded != len(members):
+            return False
+        lists = self._groups.get(channel)
+        outbox = self.outbox
+        if (
+            lists is None
+            or lists.version != channel.membership_version
+            or lists.generation != outbox.generation
+            or lists.relevant != relevant
+        ):
+            lists = self._groups[channel] = _ChannelQueues(channel, outbox.generation, relevant)
+        self.deliveries += len(recipients)
+        rendered: dict[int, bytes] = {}
+        groups = outbox.dirty_groups
+        for mask, conns, queues in lists.by_mask:
+            data = rendered[mask] = render(mask)
+            if data:
+                deque(map(list.append, queues, repeat(data)), 0)
+                groups[id(conns)] = conns
+        if excluded:
+            assert origin is not None
+            # The sender's connections were in the lists: take back what was just queued.
+            for c in origin.conns:
+                if rendered.get(c.render_mask & relevant):
+                    c.outq.pop()
+        outbox.schedule()
+        return True
+
     def _fanout_more(self, conns: list[Client], relevant: int, render: Renderer, cache: dict[int, bytes]) -> None:
         for c in conns:
             key = c.render_mask & relevant
@@ -144,7 +189,9 @@ class Delivery:
 
     def _message(self, ev: MessageSent, recipients: Sequence[Session], origin: User | None) -> None:
         render: Renderer = lambda mask: render_sent(ev, mask)  # noqa: E731
-        self.fanout(recipients, MULTILINE_BITS, render)
+        channel = None if ev.status else self.channels.get(ev.record.conversation)
+        if channel is None or not self.channel_fanout(channel, recipients, origin, MULTILINE_BITS, render):
+            self.fanout(recipients, MULTILINE_BITS, render)
         self.to_origin(origin, MULTILINE_BITS, render, acting_needs=R_ECHO)
 
     def _joined(self, ev: Joined, recipients: Sequence[Session], origin: User | None) -> None:
@@ -221,6 +268,24 @@ class Delivery:
         self.fanout([r for r in recipients if r.nick == ev.target], EVENT_BITS, render)
         others = [r for r in recipients if r.nick != ev.target]
         self._gated(R_INVITE_NOTIFY, others, None, render)
+
+
+class _ChannelQueues:
+    """A channel's member connections and their output queues, grouped by render mask."""
+
+    __slots__ = ("by_mask", "generation", "relevant", "version")
+
+    def __init__(self, channel: Channel, generation: int, relevant: int) -> None:
+        self.version = channel.membership_version
+        self.generation = generation
+        self.relevant = relevant
+        grouped: dict[int, tuple[list[Flushable], list[list[bytes]]]] = {}
+        for session in channel.members:
+            for c in cast(User, session).conns:
+                conns, queues = grouped.setdefault(c.render_mask & relevant, ([], []))
+                conns.append(c)
+                queues.append(c.outq)
+        self.by_mask = [(mask, conns, queues) for mask, (conns, queues) in grouped.items()]
 
 
 def _simple_form(ev: Event) -> tuple[Actor, str, list[str]]:

@@ -34,10 +34,16 @@ class Flushable(Protocol):
 class Outbox:
     """The dirty list and the one scheduled flush."""
 
-    __slots__ = ("_loop", "_next_allowed", "_scheduled", "dirty", "lines_out")
+    __slots__ = ("_loop", "_next_allowed", "_scheduled", "dirty", "dirty_groups", "generation", "lines_out")
 
     def __init__(self) -> None:
         self.dirty: list[Flushable] = []
+        #: Lists of connections some of which have lines queued (channel fan-out marks a whole
+        #: member list at once instead of each connection): by id, each written once.
+        self.dirty_groups: dict[int, list[Flushable]] = {}
+        #: Goes up whenever a connection's capabilities or a user's connections change
+        #: (delivery lists built from them know when to rebuild).
+        self.generation = 0
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_allowed = 0.0
@@ -46,7 +52,7 @@ class Outbox:
 
     def schedule(self) -> None:
         """Make sure a flush runs soon: after this iteration, or when pacing allows."""
-        if not self._scheduled and self.dirty:
+        if not self._scheduled and (self.dirty or self.dirty_groups):
             self._scheduled = True
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
@@ -70,11 +76,17 @@ class Outbox:
         started = time.perf_counter()
         self._scheduled = False
         dirty, self.dirty = self.dirty, []
+        groups, self.dirty_groups = self.dirty_groups, {}
         written = 0
         for conn in dirty:
             if conn.outq:
                 written += len(conn.outq)
                 conn.flush()
+        for group in groups.values():
+            for conn in group:
+                if conn.outq:
+                    written += len(conn.outq)
+                    conn.flush()
         self.lines_out += written
         ended = time.perf_counter()
         self._next_allowed = ended + (ended - started) * FLUSH_PACING

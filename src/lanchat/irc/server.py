@@ -68,7 +68,7 @@ class IrcServer:
         self.accounts = accounts
         self.hasher = hasher
         self.outbox = Outbox()
-        self.delivery = Delivery(self.outbox)
+        self.delivery = Delivery(self.outbox, self.state.channels)
         bus.subscribe(self.delivery)
         #: Counters for /metrics.
         self.registrations = 0
