@@ -489,3 +489,21 @@ async def test_setname_longer_than_namelen_fails(server: RunningServer) -> None:
     reply = await foo.request("SETNAME :" + "x" * (namelen + 1))
 
     assert [(m.command, m.params[:2]) for m in reply] == [("FAIL", ["SETNAME", "INVALID_REALNAME"])]
+
+
+async def test_capabilities_changed_after_joining_apply_to_the_next_channel_message(server: RunningServer) -> None:
+    alice = await server.user("alice")
+    bob = await server.user("bob")
+    await join_all("#chan", alice, bob)
+    await alice.request("PRIVMSG #chan :before")
+    assert [m.tags for m in await bob.sync()] == [{}]
+
+    await bob.request("CAP REQ :server-time message-tags")
+    await alice.request("PRIVMSG #chan :after")
+    got = await bob.sync()
+    assert lines(got) == [canon(f":{mask('alice')} PRIVMSG #chan :after")]
+    assert set(got[0].tags) == {"time", "msgid"}
+
+    await bob.request("CAP REQ :-server-time -message-tags")
+    await alice.request("PRIVMSG #chan :plain again")
+    assert [m.tags for m in await bob.sync()] == [{}]

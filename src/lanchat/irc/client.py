@@ -154,7 +154,7 @@ class Client:
         self.sasl_failures = 0
         self.rb: ReplyBuffer | None = None
         #: The last of this connection's messages still on their way to the store, and how
-        #: many are (see IrcServer.handle_line: later messages go on meanwhile).
+        #: many are (see IrcServer._dispatch: later messages go on meanwhile).
         self.storing: asyncio.Future[object] | None = None
         self.storing_count = 0
         self.batch: MultilineBatch | None = None
@@ -213,7 +213,8 @@ class Client:
             mask |= R_CAP_NOTIFY
         if mask != self.render_mask:
             self.render_mask = mask
-            self.outbox.generation += 1
+            if self.session is not None:  # only a user's connections are in delivery lists
+                self.outbox.generation += 1
 
     # -- output ----------------------------------------------------------------------------
 

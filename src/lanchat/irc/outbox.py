@@ -1,7 +1,8 @@
 """Per-connection output queues, flushed at most once per event-loop iteration.
 
 Fan-out appends the same bytes object to every recipient's queue and marks the connection
-dirty; one scheduled callback then writes each dirty connection's queue in one go, so under
+dirty (or, for a message to a whole channel, marks the channel's list of member connections
+at once); one scheduled callback then writes each dirty connection's queue in one go, so under
 load each write carries many lines (the project's design notes, "Performance principles").
 
 Deliveries here are released by history commits, each in its own short loop iteration, so
