@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import chain
 from typing import Protocol
 
 #: The pause after a flush, as a multiple of the time the flush took.
@@ -79,15 +80,10 @@ class Outbox:
         dirty, self.dirty = self.dirty, []
         groups, self.dirty_groups = self.dirty_groups, {}
         written = 0
-        for conn in dirty:
+        for conn in chain(dirty, *groups.values()):
             if conn.outq:
                 written += len(conn.outq)
                 conn.flush()
-        for group in groups.values():
-            for conn in group:
-                if conn.outq:
-                    written += len(conn.outq)
-                    conn.flush()
         self.lines_out += written
         ended = time.perf_counter()
         self._next_allowed = ended + (ended - started) * FLUSH_PACING

@@ -104,7 +104,13 @@ def _send(server: IrcServer, client: Client, msg: Message, rb: ReplyBuffer, kind
 
 
 def _tell_away(sent: asyncio.Future[None], peer: Session, rb: ReplyBuffer) -> None:
-    if not sent.cancelled() and sent.exception() is None and peer.away is not None:
+    if not sent.cancelled() and sent.exception() is None:
+        _away_reply(rb, peer)
+
+
+def _away_reply(rb: ReplyBuffer, peer: Session | None) -> None:
+    """RPL_AWAY after a direct message to a user who is away."""
+    if peer is not None and peer.away is not None:
         rb.numeric(N.RPL_AWAY, peer.nick, peer.away)
 
 
@@ -127,9 +133,7 @@ async def _send_each(
                 reply_error(rb, kind, exc)
             continue
         if kind == "PRIVMSG" and not is_channel(target.lstrip("@+")):
-            peer = server.state.session(target)
-            if peer is not None and peer.away is not None:
-                rb.numeric(N.RPL_AWAY, peer.nick, peer.away)
+            _away_reply(rb, server.state.session(target))
 
 
 # -- draft/multiline -------------------------------------------------------------------------
