@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import logging
 import socket
 import sqlite3
 import ssl
 import struct
+import weakref
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import uvloop
 
 import lanchat.core.messaging
 import lanchat.net.websocket
+from lanchat.app import App
 from lanchat.proto.message import Message, parse
 from tests.conftest import RunningServer, ServerFactory
+from tests.conftest import test_config as config_for_tests
 from tests.ircclient import IrcTestClient, find, wait_offline
 
 STAMP = "2019-01-04T14:33:26.123Z"
@@ -299,6 +305,39 @@ async def test_lines_sent_before_a_websocket_close_are_handled(make_server: Serv
     got = await watcher.expect("PRIVMSG")
     assert got.params == ["#ci", "build passed"]
     await wait_offline(watcher, "bot")
+
+
+def test_a_websocket_connection_closed_by_quit_is_let_go_at_once(tmp_path: Path) -> None:
+    """The timer that would cut a peer not taking the last lines goes once the WebSocket is
+    closed, so the connection is not held in memory for the grace period (on uvloop, as
+    ``lanchat serve`` runs)."""
+
+    async def scenario() -> bool:
+        app = App(config_for_tests(tmp_path / "data", web_enabled=True, web_port=0))
+        await app.start()
+        try:
+            url = f"ws://127.0.0.1:{app.web_addresses[0][1]}/irc"
+            async with aiohttp.ClientSession() as http, http.ws_connect(url, protocols=("text.ircv3.net",)) as ws:
+                for line in ("NICK bot", "USER b 0 * :b"):
+                    await ws.send_str(line)
+                while "001" not in (await ws.receive_str(timeout=10)).split(" ")[:2]:
+                    pass
+                (client,) = app.irc.clients.values()
+                link = weakref.ref(client.link)
+                del client
+                await ws.send_str("QUIT :bye")
+                async for _ in ws:
+                    pass
+            for _ in range(100):
+                gc.collect()
+                if link() is None:
+                    return True
+                await asyncio.sleep(0.02)
+            return False
+        finally:
+            await app.stop()
+
+    assert uvloop.run(scenario()), "the closed WebSocket connection is still held"
 
 
 # -- read markers only for conversations the user has ------------------------------------------

@@ -4,13 +4,19 @@ one slow or hostile client does not hold up anybody else."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
+import weakref
+from pathlib import Path
 
 import pytest
+import uvloop
 
+from lanchat.app import App
 from lanchat.irc.commands import COMMANDS, Command
 from tests.conftest import RunningServer, ServerFactory
+from tests.conftest import test_config as config_for_tests
 from tests.ircclient import IrcTestClient, commands, find
 
 
@@ -161,3 +167,47 @@ async def test_a_line_that_would_not_fit_when_relayed_is_refused_not_cut(server:
     await a.send(head + "y" * fits)
     got = await b.expect("PRIVMSG")
     assert got.params[1] == "y" * fits  # whole, not truncated
+
+
+def test_a_closed_connection_is_let_go_at_once(tmp_path: Path) -> None:
+    """A connection the server closes (QUIT here) gets a timer that cuts it should the peer
+    not take the last lines; once it is gone that timer goes too, so nothing holds the closed
+    connection in memory for the grace period. Run on uvloop, as ``lanchat serve`` is, where
+    the pending timer kept the whole connection (protocol, client, user) alive."""
+
+    async def scenario() -> bool:
+        app = App(config_for_tests(tmp_path / "data"))
+        await app.start()
+        try:
+            alice = await IrcTestClient.connect(app.addresses[0][1])
+            await alice.register("alice")
+            (client,) = app.irc.clients.values()
+            link = weakref.ref(client.link)
+            await alice.send("QUIT :bye")
+            await alice.closed()
+            await alice.close()
+            for _ in range(100):
+                if not app.irc.clients:
+                    break
+                await asyncio.sleep(0.01)
+            del client
+            gc.collect()
+            return link() is None
+        finally:
+            await app.stop()
+
+    assert uvloop.run(scenario()), "the closed connection is still held"
+
+
+async def test_labeled_lusers_is_one_batch_of_seven_tagged_lines(server: RunningServer) -> None:
+    alice = await server.user("alice", caps=["batch", "labeled-response"])
+
+    start, *inner, end = await alice.request("@label=l1 LUSERS")
+
+    assert (start.command, start.tags) == ("BATCH", {"label": "l1"})
+    ref = start.params[0][1:]
+    assert commands(inner) == ["251", "252", "253", "254", "255", "265", "266"]
+    assert all(m.tags == {"batch": ref} and m.params[0] == "alice" for m in inner)
+    assert inner[0].params[1] == "There are 1 users and 0 invisible on 1 servers"
+    assert inner[-1].params[1:] == ["1", "1", "Current global users 1, max 1"]
+    assert (end.command, end.params) == ("BATCH", [f"-{ref}"])

@@ -224,6 +224,12 @@ class Client:
             return
         self.outbox.queue(self, data)
 
+    def queue_all(self, lines: list[bytes]) -> None:
+        """Queue several serialized lines, in order."""
+        if self.closing:
+            return
+        self.outbox.queue_all(self, lines)
+
     def send(self, msg: Message) -> None:
         """Queue a message, keeping only the tags this client negotiated."""
         self.queue(self.encode(msg))

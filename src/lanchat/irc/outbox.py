@@ -73,6 +73,17 @@ class Outbox:
         if not self._scheduled:
             self.schedule()
 
+    def queue_all(self, conn: Flushable, lines: list[bytes]) -> None:
+        """Queue several lines for one connection (a command's whole reply)."""
+        if not lines:
+            return
+        q = conn.outq
+        if not q:
+            self.dirty.append(conn)
+        q.extend(lines)
+        if not self._scheduled:
+            self.schedule()
+
     def flush_all(self) -> None:
         """Write every dirty connection's queue."""
         started = time.perf_counter()

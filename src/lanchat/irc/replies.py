@@ -99,8 +99,7 @@ class ReplyBuffer:
         """
         if self.label is None and self.lines:
             lines, self.lines = self.lines, []
-            for line in lines:
-                self.client.queue(line)
+            self.client.queue_all(lines)
 
     def flush(self) -> None:
         """Send everything collected, labeled when the command was."""
@@ -111,8 +110,7 @@ class ReplyBuffer:
         label = self.label
         if label is not None:
             lines = self._labeled(lines, label)
-        for line in lines:
-            client.queue(line)
+        client.queue_all(lines)
 
     def _labeled(self, lines: list[bytes], label: str) -> list[bytes]:
         tag = {"label": label}

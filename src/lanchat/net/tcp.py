@@ -7,9 +7,7 @@ backpressure) and writes each flush as one ``transport.write`` bounded by the se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
@@ -49,6 +47,8 @@ class IrcProtocol(asyncio.Protocol):
         self._closed = False
         self._eof = False  # the peer sent everything it will send
         self._cut = False  # dropped by the server (SendQ): queued lines are not processed
+        #: Cuts a closing connection whose peer does not take the last lines (see close).
+        self._grace: asyncio.TimerHandle | None = None
 
     # -- asyncio callbacks -----------------------------------------------------------------
 
@@ -61,10 +61,7 @@ class IrcProtocol(asyncio.Protocol):
         local = transport.get_extra_info("sockname")
         if isinstance(local, tuple) and local:
             self.local_ip = str(local[0])
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # No TCP_NODELAY here: asyncio's and uvloop's TCP transports set it themselves.
         self.client = self.server.connect(self)
         self.pipeline = LinePipeline(self.server, self.client, self.limits, self._pause_reading)
 
@@ -90,6 +87,10 @@ class IrcProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        if self._grace is not None:
+            # Closed in time: the timer would otherwise keep this connection in memory.
+            self._grace.cancel()
+            self._grace = None
         reason = EOF_REASON if exc is None else f"Connection error: {exc}"
         pipeline = self.pipeline
         if pipeline is not None and exc is None and self._eof and not self._cut:
@@ -145,7 +146,7 @@ class IrcProtocol(asyncio.Protocol):
         host = self.client.host if self.client is not None else self.peer_ip
         transport.write(f"ERROR :Closing Link: {host} ({reason})\r\n".encode("utf-8", "replace"))
         transport.close()
-        asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
+        self._grace = asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
 
     def _conn_id(self) -> str:
         return self.client.conn_id if self.client is not None else "?"

@@ -59,6 +59,8 @@ class WebSocketLink:
         self._wake = asyncio.Event()
         self._closed = False
         self._close_reason: str | None = None
+        #: Cuts a closing connection whose peer does not take the last lines (see close).
+        self._grace: asyncio.TimerHandle | None = None
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Queue lines (each becomes one WebSocket message); drop the client past its SendQ."""
@@ -95,7 +97,14 @@ class WebSocketLink:
         self._closed = True
         self._close_reason = reason
         self._wake.set()
-        asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
+        self._grace = asyncio.get_running_loop().call_later(CLOSE_GRACE, self.abort)
+
+    def closed_cleanly(self) -> None:
+        """The WebSocket closed in time: drop the timer, which would otherwise keep this
+        connection in memory for the grace period."""
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
 
     def abort(self) -> None:
         """Cut the TCP connection at once (nothing queued is sent)."""
@@ -215,4 +224,6 @@ async def serve_irc(
         link.close(reason)
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(writer, 5)
+        if ws.closed:
+            link.closed_cleanly()
     return ws

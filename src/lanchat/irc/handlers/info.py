@@ -17,19 +17,27 @@ if TYPE_CHECKING:
 
 def send_lusers(server: IrcServer, rb: ReplyBuffer) -> None:
     """251-255, 265, 266."""
-    # Counted as they change, not by a scan: this runs at every registration.
+    # Counted as they change, not by a scan, and written out directly (every parameter is a
+    # number, the nick or fixed text): this runs at every registration.
     total = len(server.state.sessions)
     invisible = server.state.user_mode_counts["i"]
     opers = server.state.user_mode_counts["o"]
     unknown = len(server.registering)  # a connection being closed counts until it is gone
-    peak = str(max(server.state.max_sessions, total))
-    rb.numeric(N.RPL_LUSERCLIENT, f"There are {total - invisible} users and {invisible} invisible on 1 servers")
-    rb.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
-    rb.numeric(N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
-    rb.numeric(N.RPL_LUSERCHANNELS, str(len(server.state.channels)), "channels formed")
-    rb.numeric(N.RPL_LUSERME, f"I have {total} clients and 1 servers")
-    rb.numeric(N.RPL_LOCALUSERS, str(total), peak, f"Current local users {total}, max {peak}")
-    rb.numeric(N.RPL_GLOBALUSERS, str(total), peak, f"Current global users {total}, max {peak}")
+    peak = max(server.state.max_sessions, total)
+    users = total - invisible
+    src, nick = server.name, rb.nick
+    rb.lines += [
+        line.encode("utf-8", "surrogateescape")
+        for line in (
+            f":{src} {N.RPL_LUSERCLIENT} {nick} :There are {users} users and {invisible} invisible on 1 servers\r\n",
+            f":{src} {N.RPL_LUSEROP} {nick} {opers} :operator(s) online\r\n",
+            f":{src} {N.RPL_LUSERUNKNOWN} {nick} {unknown} :unknown connection(s)\r\n",
+            f":{src} {N.RPL_LUSERCHANNELS} {nick} {len(server.state.channels)} :channels formed\r\n",
+            f":{src} {N.RPL_LUSERME} {nick} :I have {total} clients and 1 servers\r\n",
+            f":{src} {N.RPL_LOCALUSERS} {nick} {total} {peak} :Current local users {total}, max {peak}\r\n",
+            f":{src} {N.RPL_GLOBALUSERS} {nick} {total} {peak} :Current global users {total}, max {peak}\r\n",
+        )
+    ]
 
 
 def motd_numerics(server: IrcServer) -> list[Numeric]:
