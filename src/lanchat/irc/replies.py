@@ -22,7 +22,7 @@ NumericTemplate = tuple[bytes, bytes]
 
 
 def numeric_template(server_name: str, code: str, params: list[str]) -> NumericTemplate:
-    """Render a numeric reply once; :meth:`ReplyBuffer.add_template` puts each client's nick in."""
+    """Render a numeric reply once; :meth:`ReplyBuffer.add_templates` puts each client's nick in."""
     head = f":{server_name} {code} ".encode()
     line = Message(code, _safe(["*", *params]), server_name).to_bytes()
     if not line.startswith(head + b"* "):
@@ -65,10 +65,10 @@ class ReplyBuffer:
         """Add a numeric reply addressed to the client."""
         self.lines.append(Message(code, _safe([self.client.nick, *params]), self.server_name).to_bytes())
 
-    def add_template(self, template: NumericTemplate) -> None:
-        """Add a numeric made by :func:`numeric_template`, addressed to the client."""
-        head, tail = template
-        self.lines.append(head + self.client.nick.encode("utf-8", "surrogateescape") + tail)
+    def add_templates(self, templates: list[NumericTemplate]) -> None:
+        """Add several numerics made by :func:`numeric_template`, in order."""
+        nick = self.client.nick.encode("utf-8", "surrogateescape")
+        self.lines += [head + nick + tail for head, tail in templates]
 
     def server_msg(self, command: str, *params: str, tags: dict[str, str] | None = None) -> None:
         """Add a non-numeric message from the server (FAIL, CAP, PONG …)."""

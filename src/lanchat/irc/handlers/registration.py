@@ -383,11 +383,9 @@ def send_welcome(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
     rb.numeric(N.RPL_WELCOME, f"Welcome to the {server.config.network} Network, {client.mask}")
     filehost = server.filehost(client.link) if server.filehost is not None else None
     before_lusers, after_lusers = _welcome_templates(server, filehost)
-    for template in before_lusers:
-        rb.add_template(template)
+    rb.add_templates(before_lusers)
     send_lusers(server, rb)
-    for template in after_lusers:
-        rb.add_template(template)
+    rb.add_templates(after_lusers)
 
 
 def _welcome_templates(server: IrcServer, filehost: str | None) -> tuple[list[NumericTemplate], ...]:
