@@ -186,13 +186,13 @@ def test_a_closed_connection_is_let_go_at_once(tmp_path: Path) -> None:
             await alice.send("QUIT :bye")
             await alice.closed()
             await alice.close()
-            for _ in range(100):
-                if not app.irc.clients:
-                    break
-                await asyncio.sleep(0.01)
             del client
-            gc.collect()
-            return link() is None
+            for _ in range(100):
+                gc.collect()
+                if link() is None:
+                    return True
+                await asyncio.sleep(0.02)
+            return False
         finally:
             await app.stop()
 
