@@ -3,13 +3,17 @@ one server per data folder."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import signal
 from pathlib import Path
+from typing import TextIO
 
 import aiohttp
 
+from lanchat.logs import LoopFlushedStreamHandler
 from tests.conftest import ServerFactory
 from tests.ircclient import IrcTestClient, find
 from tests.process import FAST_CONFIG, ServerProcess, lanchat
@@ -73,6 +77,70 @@ async def test_json_logs_carry_the_connection_id(tmp_path: Path) -> None:
     assert failed[0]["conn"].startswith("c")
     assert failed[0]["level"] == "warning"
     assert "secret-word" not in err
+
+
+def _pipe() -> tuple[int, TextIO]:
+    """A pipe: its read end (non-blocking) and a buffered text stream on its write end."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    return read_fd, open(write_fd, "w", encoding="utf-8")
+
+
+def _drain(read_fd: int) -> bytes:
+    try:
+        return os.read(read_fd, 65536)
+    except BlockingIOError:
+        return b""
+
+
+async def test_presence_lines_are_flushed_once_per_loop_iteration_in_order() -> None:
+    read_fd, stream = _pipe()
+    logger = logging.getLogger("lanchat.test.presence")
+    handler = LoopFlushedStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for name in ("ann", "bob", "cat"):
+            logger.warning("%s is connected", name)
+        assert _drain(read_fd) == b""  # still in the stream's buffer: no write per line
+        await asyncio.sleep(0)
+        assert _drain(read_fd) == b"ann is connected\nbob is connected\ncat is connected\n"
+    finally:
+        logger.removeHandler(handler)
+        stream.close()
+        os.close(read_fd)
+
+
+def test_presence_lines_outside_the_event_loop_are_flushed_at_once() -> None:
+    read_fd, stream = _pipe()
+    handler = LoopFlushedStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    loop = asyncio.new_event_loop()
+
+    def log_then_stop() -> None:
+        handler.handle(logging.makeLogRecord({"msg": "%s is disconnected", "args": ("ann",)}))
+        loop.stop()  # the loop ends before the flush it scheduled runs (as at shutdown)
+
+    try:
+        loop.call_soon(log_then_stop)
+        loop.run_forever()
+        assert _drain(read_fd) == b""
+        handler.flush()  # what logging does at exit
+        assert _drain(read_fd) == b"ann is disconnected\n"
+        handler.handle(logging.makeLogRecord({"msg": "%s is connected", "args": ("bob",)}))
+        assert _drain(read_fd) == b"bob is connected\n"
+
+        async def log_in_another_loop() -> bytes:
+            handler.handle(logging.makeLogRecord({"msg": "%s is connected", "args": ("cat",)}))
+            await asyncio.sleep(0)
+            return _drain(read_fd)
+
+        assert asyncio.run(log_in_another_loop()) == b"cat is connected\n"
+    finally:
+        loop.close()
+        stream.close()
+        os.close(read_fd)
 
 
 async def test_backup_while_running_and_restore(tmp_path: Path) -> None:
