@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import itertools
 import socket
 from collections.abc import Callable, Iterable
@@ -196,3 +197,14 @@ async def wait_offline(observer: IrcTestClient, nick: str) -> None:
         if reply and not reply[0].params[-1].split():
             return
     raise AssertionError(f"{nick} is still online")
+
+
+async def released(ref: Callable[[], object | None], timeout: float = 2.0) -> bool:
+    """True once the object behind ``ref`` (a weak reference) is freed (collecting garbage meanwhile), False if
+    it is still alive after ``timeout`` seconds."""
+    for _ in range(int(timeout / 0.02)):
+        gc.collect()
+        if ref() is None:
+            return True
+        await asyncio.sleep(0.02)
+    return False

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import logging
 import socket
 import sqlite3
@@ -27,7 +26,7 @@ from lanchat.app import App
 from lanchat.proto.message import Message, parse
 from tests.conftest import RunningServer, ServerFactory
 from tests.conftest import test_config as config_for_tests
-from tests.ircclient import IrcTestClient, find, wait_offline
+from tests.ircclient import IrcTestClient, find, released, wait_offline
 
 STAMP = "2019-01-04T14:33:26.123Z"
 
@@ -328,12 +327,7 @@ def test_a_websocket_connection_closed_by_quit_is_let_go_at_once(tmp_path: Path)
                 await ws.send_str("QUIT :bye")
                 async for _ in ws:
                     pass
-            for _ in range(100):
-                gc.collect()
-                if link() is None:
-                    return True
-                await asyncio.sleep(0.02)
-            return False
+            return await released(link)
         finally:
             await app.stop()
 

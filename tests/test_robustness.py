@@ -4,7 +4,6 @@ one slow or hostile client does not hold up anybody else."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import weakref
@@ -17,7 +16,7 @@ from lanchat.app import App
 from lanchat.irc.commands import COMMANDS, Command
 from tests.conftest import RunningServer, ServerFactory
 from tests.conftest import test_config as config_for_tests
-from tests.ircclient import IrcTestClient, commands, find
+from tests.ircclient import IrcTestClient, commands, find, released
 
 
 async def _pair(server: RunningServer) -> tuple[IrcTestClient, IrcTestClient]:
@@ -187,12 +186,7 @@ def test_a_closed_connection_is_let_go_at_once(tmp_path: Path) -> None:
             await alice.closed()
             await alice.close()
             del client
-            for _ in range(100):
-                gc.collect()
-                if link() is None:
-                    return True
-                await asyncio.sleep(0.02)
-            return False
+            return await released(link)
         finally:
             await app.stop()
 
