@@ -66,12 +66,7 @@ class Outbox:
 
     def queue(self, conn: Flushable, data: bytes) -> None:
         """Queue one line for one connection (not for hot loops: they inline this)."""
-        q = conn.outq
-        if not q:
-            self.dirty.append(conn)
-        q.append(data)
-        if not self._scheduled:
-            self.schedule()
+        self.queue_all(conn, [data])
 
     def queue_all(self, conn: Flushable, lines: list[bytes]) -> None:
         """Queue several lines for one connection (a command's whole reply)."""
