@@ -4,6 +4,7 @@ one server per data folder."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -12,8 +13,9 @@ from pathlib import Path
 from typing import TextIO
 
 import aiohttp
+import pytest
 
-from lanchat.logs import LoopFlushedStreamHandler
+from lanchat.logs import PresenceLog
 from tests.conftest import ServerFactory
 from tests.ircclient import IrcTestClient, find
 from tests.process import FAST_CONFIG, ServerProcess, lanchat
@@ -95,44 +97,38 @@ def _drain(read_fd: int) -> bytes:
 
 async def test_presence_lines_are_flushed_once_per_loop_iteration_in_order() -> None:
     read_fd, stream = _pipe()
-    logger = logging.getLogger("lanchat.test.presence")
-    handler = LoopFlushedStreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    logger.propagate = False
+    presence = PresenceLog(stream)
     try:
         for name in ("ann", "bob", "cat"):
-            logger.warning("%s is connected", name)
+            presence.line(f"{name} is connected")
         assert _drain(read_fd) == b""  # still in the stream's buffer: no write per line
         await asyncio.sleep(0)
         assert _drain(read_fd) == b"ann is connected\nbob is connected\ncat is connected\n"
     finally:
-        logger.removeHandler(handler)
         stream.close()
         os.close(read_fd)
 
 
 def test_presence_lines_outside_the_event_loop_are_flushed_at_once() -> None:
     read_fd, stream = _pipe()
-    handler = LoopFlushedStreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    presence = PresenceLog(stream)
     loop = asyncio.new_event_loop()
 
     def log_then_stop() -> None:
-        handler.handle(logging.makeLogRecord({"msg": "%s is disconnected", "args": ("ann",)}))
+        presence.line("ann is disconnected")
         loop.stop()  # the loop ends before the flush it scheduled runs (as at shutdown)
 
     try:
         loop.call_soon(log_then_stop)
         loop.run_forever()
         assert _drain(read_fd) == b""
-        handler.flush()  # what logging does at exit
+        presence.flush()  # what the interpreter does to stdout at exit
         assert _drain(read_fd) == b"ann is disconnected\n"
-        handler.handle(logging.makeLogRecord({"msg": "%s is connected", "args": ("bob",)}))
+        presence.line("bob is connected")
         assert _drain(read_fd) == b"bob is connected\n"
 
         async def log_in_another_loop() -> bytes:
-            handler.handle(logging.makeLogRecord({"msg": "%s is connected", "args": ("cat",)}))
+            presence.line("cat is connected")
             await asyncio.sleep(0)
             return _drain(read_fd)
 
@@ -141,6 +137,20 @@ def test_presence_lines_outside_the_event_loop_are_flushed_at_once() -> None:
         loop.close()
         stream.close()
         os.close(read_fd)
+
+
+async def test_presence_lines_stop_cleanly_when_stdout_is_gone(caplog: pytest.LogCaptureFixture) -> None:
+    read_fd, stream = _pipe()
+    presence = PresenceLog(stream)
+    os.close(read_fd)  # the reader went away (lanchat serve | head, a closed terminal)
+    presence.line("ann is connected")
+    with caplog.at_level(logging.WARNING, logger="lanchat"):
+        await asyncio.sleep(0)  # the flush meets the broken pipe
+    assert presence.stream is None
+    assert any("no longer printed" in r.getMessage() for r in caplog.records)
+    presence.line("bob is connected")  # nothing more is written, and nothing raises
+    with contextlib.suppress(BrokenPipeError):
+        stream.close()
 
 
 async def test_backup_while_running_and_restore(tmp_path: Path) -> None:

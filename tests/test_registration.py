@@ -4,12 +4,14 @@ nick ownership, throttling, several connections of one account, timeouts."""
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import time
 
 import pytest
 
 from lanchat.core.throttle import LoginThrottle
+from lanchat.logs import PresenceLog
 from tests.conftest import RunningServer, ServerFactory
 from tests.ircclient import IrcTestClient, commands, find
 
@@ -266,16 +268,14 @@ async def test_same_account_twice_with_the_same_nick_shares_the_user(accounts_on
     assert (await laptop.expect("PRIVMSG")).params == ["alice", "still there?"]
 
 
-async def test_connected_and_disconnected_printed_once_each(
-    server: RunningServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="lanchat.presence")
+async def test_connected_and_disconnected_printed_once_each(server: RunningServer) -> None:
+    printed = io.StringIO()
+    server.app.irc.presence_log = PresenceLog(printed)
     client = await server.user("Admin_sec")
     await client.send("QUIT")
     await client.closed()
     await server.app.irc.shutdown("test", 1.0)
-    lines = [r.getMessage() for r in caplog.records if r.name == "lanchat.presence"]
-    assert lines == ["Admin_sec is connected", "Admin_sec is disconnected"]
+    assert printed.getvalue() == "Admin_sec is connected\nAdmin_sec is disconnected\n"
 
 
 async def test_registration_times_out(make_server: ServerFactory) -> None:

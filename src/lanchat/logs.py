@@ -41,41 +41,65 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-class LoopFlushedStreamHandler(logging.StreamHandler[TextIO]):
-    """A stream handler that flushes at most once per event-loop iteration.
+class PresenceLog:
+    """The "NAME is connected" / "NAME is disconnected" lines, as the report's server prints
+    them: plain text on stdout, whatever the diagnostics' format.
 
-    The presence log has two lines per connection; flushing each is one system call, which a
-    storm of connections feels (a few per cent of the CPU per registration, measured). Lines
-    still go out in order, right after the callback that logged them; outside a running loop
-    (start-up, shutdown) every line is flushed at once.
+    Written straight to the stream, not through ``logging``: there are two lines per
+    connection, and a log record (created, filtered, locked, formatted) cost ~15 % of the
+    registrations a storm of connections gets through (measured, docs/performance.md).
+    Flushed at most once per event-loop iteration, right after the callbacks that wrote; at
+    once outside a running loop. Prints nothing until given a stream.
     """
 
-    def __init__(self, stream: TextIO) -> None:
-        super().__init__(stream)
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
         #: The loop a flush is waiting on (one that stopped first does not block the next).
         self._flush_on: asyncio.AbstractEventLoop | None = None
 
-    def flush(self) -> None:
-        """Flush now, or once the running loop's current callbacks are done."""
+    def line(self, text: str) -> None:
+        """Print one line (``text`` without its newline)."""
+        stream = self.stream
+        if stream is None:
+            return
+        try:
+            stream.write(text + "\n")
+        except (OSError, ValueError) as exc:  # stdout closed, or a reader that went away
+            self._lost(exc)
+            return
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # also at exit, when a loop stopped before its scheduled flush
-            super().flush()
+        except RuntimeError:
+            self.flush()
             return
         if self._flush_on is not loop:
             self._flush_on = loop
-            loop.call_soon(self._flush_now)
+            loop.call_soon(self.flush)
 
-    def _flush_now(self) -> None:
+    def flush(self) -> None:
+        """Write out what is buffered."""
         self._flush_on = None
-        super().flush()
+        stream = self.stream
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError) as exc:
+                self._lost(exc)
+
+    def _lost(self, exc: Exception) -> None:
+        self.stream = None
+        logging.getLogger("lanchat").warning("stdout is gone (%s): who connects is no longer printed", exc)
+
+
+#: The server's presence lines; :func:`setup_logging` points them at stdout.
+PRESENCE = PresenceLog()
 
 
 def setup_logging(level: str, fmt: str = "human") -> None:
     """Configure the root logger and the presence log."""
     # The formats above use none of these record fields; leaving them out (as the logging
     # docs' "Optimization" section describes) saves a stack walk, a thread and a process
-    # lookup per line: two lines per connection ("is connected", "is disconnected").
+    # lookup per line.
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
@@ -87,10 +111,5 @@ def setup_logging(level: str, fmt: str = "human") -> None:
     diagnostics.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(HUMAN_FORMAT))
     root.addHandler(diagnostics)
     root.setLevel(level.upper())
-    presence = logging.getLogger("lanchat.presence")
-    presence.handlers.clear()
-    out = LoopFlushedStreamHandler(sys.stdout)
-    out.setFormatter(logging.Formatter("%(message)s"))
-    presence.addHandler(out)
-    presence.propagate = False
-    presence.setLevel(logging.INFO)
+    PRESENCE.flush()
+    PRESENCE.stream = sys.stdout  # flushed by the interpreter at exit, like any stdout

@@ -29,7 +29,7 @@ from lanchat.irc.isupport import MULTILINE_MAX_BYTES, MULTILINE_MAX_LINES, isupp
 from lanchat.irc.link import Link
 from lanchat.irc.outbox import Outbox
 from lanchat.irc.replies import NumericTemplate, ReplyBuffer
-from lanchat.logs import CONNECTION
+from lanchat.logs import CONNECTION, PRESENCE, PresenceLog
 from lanchat.proto import numerics as N
 from lanchat.proto.caps import offered_caps
 from lanchat.proto.errors import InputTooLong, InvalidUtf8, MalformedMessage, ProtocolError
@@ -37,8 +37,6 @@ from lanchat.proto.message import Message, parse_bytes, parse_tags
 from lanchat.proto.names import is_channel
 
 log = logging.getLogger("lanchat.irc")
-#: "NAME is connected" / "NAME is disconnected", as the report's server prints them.
-presence_log = logging.getLogger("lanchat.presence")
 
 
 class IrcServer:
@@ -89,6 +87,8 @@ class IrcServer:
         self.welcome_templates: dict[str | None, tuple[list[NumericTemplate], ...]] = {}
         self.created = time.time()
         self._conn_ids = itertools.count(1)
+        #: Where "NAME is connected" / "NAME is disconnected" go (stdout, once set up).
+        self.presence_log: PresenceLog = PRESENCE
         self._all_closed: asyncio.Event | None = None
         handlers.load()
 
@@ -135,7 +135,7 @@ class IrcServer:
         if user is not None and user.detach(client):
             self.presence.disconnect(user, reason)
             self.messages.forget_guest(user)
-            presence_log.info("%s is disconnected", _display_name(user))
+            self.presence_log.line(_display_name(user) + " is disconnected")
         log.debug("closed: %s", reason, extra={"conn": client.conn_id})
 
     # -- dispatch --------------------------------------------------------------------------
@@ -321,7 +321,7 @@ class IrcServer:
     def log_connected(self, user: Session) -> None:
         """Print that a user is now connected (and count the registration)."""
         self.registrations += 1
-        presence_log.info("%s is connected", _display_name(user))
+        self.presence_log.line(_display_name(user) + " is connected")
 
     # -- periodic work ---------------------------------------------------------------------
 
