@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -151,6 +153,16 @@ async def test_presence_lines_stop_cleanly_when_stdout_is_gone(caplog: pytest.Lo
     presence.line("bob is connected")  # nothing more is written, and nothing raises
     with contextlib.suppress(BrokenPipeError):
         stream.close()
+
+
+def test_the_garbage_collector_is_tuned_once_the_server_has_started() -> None:
+    code = (
+        "import gc; from lanchat.app import GC_YOUNG_THRESHOLD, tune_garbage_collector;"
+        "before = gc.get_freeze_count(); tune_garbage_collector();"
+        "print(gc.get_threshold()[0] == GC_YOUNG_THRESHOLD, gc.get_freeze_count() > before + 1000)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["True", "True"]
 
 
 async def test_backup_while_running_and_restore(tmp_path: Path) -> None:

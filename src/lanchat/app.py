@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -41,6 +42,28 @@ MIN_SWEEP_INTERVAL = 0.05
 SHUTDOWN_GRACE = 2.0
 #: How much nicer than the event loop the password-hashing threads run.
 HASHING_NICENESS = 10
+
+
+#: Allocations (minus frees) between two collections of the youngest generation (Python's
+#: default is 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_garbage_collector() -> None:
+    """Set the cyclic garbage collector up for a long-running server, once started.
+
+    What exists after start (modules, configuration, loaded state) lives as long as the
+    process: it is collected once, then frozen out of every later collection. The youngest
+    generation is collected after 10,000 allocations instead of 700: each connection
+    allocates a few dozen containers that live as long as it, and with the defaults a storm
+    of connections spent ~12 % of its CPU in the collector (timed with ``gc.callbacks``).
+    Measured with ircload (2,000 registrations on a fresh server, 4 runs each): ~9 % more
+    registrations per second and ~12 % less CPU per round than with the defaults
+    (docs/performance.md). Cycles are still collected, in bigger steps.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _yield_cpu() -> None:
@@ -207,6 +230,7 @@ class App:
     async def run(self) -> None:
         """Start, print the addresses, serve until SIGINT or SIGTERM, stop cleanly."""
         await self.start()
+        tune_garbage_collector()
         for kind, addresses in (("IRC", self.addresses), ("IRC over TLS", self.tls_addresses)):
             for host, port in addresses:
                 shown = f"[{host}]" if ":" in host else host
