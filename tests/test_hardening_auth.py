@@ -7,6 +7,8 @@ import asyncio
 import base64
 import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -15,7 +17,7 @@ import pytest
 
 from lanchat.app import HASHING_NICENESS
 from lanchat.core.errors import LoginFailed
-from lanchat.core.passwords import PasswordHasher
+from lanchat.core.passwords import HashParams, PasswordHasher
 from lanchat.core.throttle import LoginThrottle
 from tests.conftest import RunningServer, ServerFactory
 
@@ -213,6 +215,30 @@ async def test_password_hashing_runs_below_the_event_loops_priority(server: Runn
     loop_niceness = niceness()
     hashing = await asyncio.get_running_loop().run_in_executor(server.app.accounts.executor, niceness)
     assert hashing == min(19, loop_niceness + HASHING_NICENESS)
+
+
+def _in_a_fresh_python(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
+def test_password_checks_run_two_at_a_time_or_one_on_a_single_cpu() -> None:
+    one_cpu = _in_a_fresh_python(
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+        "from lanchat.app import hashing_threads; print(hashing_threads())"
+    )
+    assert one_cpu == "1"
+    unpinned = _in_a_fresh_python("from lanchat.app import hashing_threads; print(hashing_threads())")
+    assert unpinned == str(min(2, len(os.sched_getaffinity(0))))
+
+
+def test_new_hashes_use_the_documented_default_cost() -> None:
+    stored = PasswordHasher().hash("correct horse")
+    assert stored.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
+    assert PasswordHasher().verify(stored, "correct horse") == (True, False)
+    # A hash made with the former default (19 MiB, 2 passes) still works and is upgraded.
+    old = PasswordHasher(HashParams(time_cost=2, memory_kib=19456, parallelism=1)).hash("correct horse")
+    assert PasswordHasher().verify(old, "correct horse") == (True, True)
 
 
 async def test_time_spent_waiting_for_a_login_check_does_not_count_against_registration(

@@ -72,8 +72,8 @@ class Config:
     flood_burst: int = 100
     flood_rate: float = 20.0
     max_channels: int = 100
-    argon2_time_cost: int = 2
-    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 5
+    argon2_memory_kib: int = 7168
     argon2_parallelism: int = 1
     login_throttle_free: int = 5
     login_throttle_max_delay: float = 30.0
