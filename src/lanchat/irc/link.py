@@ -9,10 +9,13 @@ class Link(Protocol):
     """One connection as seen by the IRC layer; implemented in net/."""
 
     peer_ip: str
-    #: The server address the client reached (to build URLs it can use).
-    local_ip: str
     secure: bool
     transport_name: str
+
+    @property
+    def local_ip(self) -> str:
+        """The server address the client reached (to build URLs it can use)."""
+        ...
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Write complete lines (each ending in CR LF)."""

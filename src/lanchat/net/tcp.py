@@ -39,7 +39,7 @@ class IrcProtocol(asyncio.Protocol):
         self.limits = limits
         self.secure = secure
         self.peer_ip = "0.0.0.0"
-        self.local_ip = "127.0.0.1"
+        self._local_ip: str | None = None
         self.transport: asyncio.Transport | None = None
         self.client: Client | None = None
         self.pipeline: LinePipeline | None = None
@@ -58,12 +58,17 @@ class IrcProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self.peer_ip = str(peer[0])
-        local = transport.get_extra_info("sockname")
-        if isinstance(local, tuple) and local:
-            self.local_ip = str(local[0])
         # No TCP_NODELAY here: asyncio's and uvloop's TCP transports set it themselves.
         self.client = self.server.connect(self)
         self.pipeline = LinePipeline(self.server, self.client, self.limits, self._pause_reading)
+
+    @property
+    def local_ip(self) -> str:
+        """The server address the client reached; read when first needed (a system call)."""
+        if self._local_ip is None:
+            local = self.transport.get_extra_info("sockname") if self.transport is not None else None
+            self._local_ip = str(local[0]) if isinstance(local, tuple) and local else "127.0.0.1"
+        return self._local_ip
 
     def data_received(self, data: bytes) -> None:
         if not self._closed and self.pipeline is not None:
