@@ -20,6 +20,7 @@ from lanchat.core.passwords import PasswordHasher
 from lanchat.core.ports import Bus, Store
 from lanchat.core.presence import PresenceService
 from lanchat.core.state import ChatSettings, ChatState
+from lanchat.eager import start_eagerly
 from lanchat.irc import handlers
 from lanchat.irc.client import LOGIN_WAIT_ALLOWANCE, Client, User
 from lanchat.irc.commands import COMMANDS
@@ -308,7 +309,8 @@ class IrcServer:
         ):
             return None
         client.registering = True
-        return asyncio.ensure_future(self._register(client))
+        # A guest's registration seldom waits for anything: no task unless it does.
+        return start_eagerly(self._register(client))
 
     async def _register(self, client: Client) -> None:
         from lanchat.irc.handlers.registration import complete_registration
