@@ -13,6 +13,16 @@ export function setCsrf(token) {
   csrf = token || "";
 }
 
+/** The JSON in a response body, or null when there is none or it is not JSON. */
+function jsonOrNull(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 async function call(method, path, body) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -29,15 +39,7 @@ async function call(method, path, body) {
   } catch {
     throw new ApiError(0, "The server cannot be reached.");
   }
-  let data = null;
-  const text = await response.text();
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
+  const data = jsonOrNull(await response.text());
   if (!response.ok) {
     const message = (data && data.error) || `${response.status} ${response.statusText}`.trim();
     throw new ApiError(response.status, message);
@@ -76,12 +78,7 @@ export function upload(file, onProgress) {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
     xhr.addEventListener("load", () => {
-      let data = null;
-      try {
-        data = JSON.parse(xhr.responseText);
-      } catch {
-        data = null;
-      }
+      const data = jsonOrNull(xhr.responseText);
       if (xhr.status >= 200 && xhr.status < 300 && data && data.url) {
         resolve(data);
       } else if (xhr.status === 413) {
