@@ -128,6 +128,20 @@ _MIGRATIONS: list[str] = [
         INSERT INTO messages_fts(rowid, text) VALUES (new.seq, new.text);
     END;
     """,
+    # Direct-message conversation lists are written behind: each message appends its two
+    # parties to dm_log (at the end of the table), and the store folds the log into dm_peers
+    # every few seconds, before every read of dm_peers and at start (after a crash), in
+    # small steps ordered by pair. An upsert per party dirtied a page of its own per message
+    # all over dm_peers.
+    """
+    CREATE TABLE dm_log (
+        seq INTEGER PRIMARY KEY,
+        owner TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        peer_name TEXT NOT NULL,
+        last_ms INTEGER NOT NULL
+    );
+    """,
 ]
 
 

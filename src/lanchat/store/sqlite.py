@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -27,14 +28,22 @@ from lanchat.core.ports import AccountRecord, ChannelRecord, MessageRef, UploadR
 from lanchat.stats import Histogram
 from lanchat.store.schema import migrate
 
+log = logging.getLogger("lanchat.store")
 T = TypeVar("T")
 WriteOp = Callable[[sqlite3.Connection], Any]
 
-#: How often messages stored since the last time are added to the full-text index.
+#: How often messages stored since the last time are added to the full-text index (and the
+#: parties of direct messages folded into dm_peers).
 INDEX_INTERVAL = 2.0
 #: Messages indexed per write. Each write holds up the commits queued behind it: 2,000 at
 #: once took up to 114 ms here (FTS5 merging its segments), 500 at most 25 ms.
 INDEX_CHUNK = 500
+#: dm_peers rows upserted per write while the direct-message log is folded: each write holds
+#: up the commits queued behind it.
+FOLD_CHUNK = 500
+#: Direct messages after which a fold starts without waiting for INDEX_INTERVAL: a bigger log
+#: folds with fewer page writes per message, but reading it holds the GIL longer.
+FOLD_AFTER = 2000
 #: Under load, commits start at most this often (seconds). Each commit has a fixed cost
 #: (~150 µs of SQLite, ~80 µs of hand-off between threads here, against ~40 µs per message), so
 #: gathering what arrives meanwhile into one saves CPU; an idle store commits at once.
@@ -74,6 +83,14 @@ _INSERT_MESSAGE = (
 _UPSERT_DM_PEER = (
     "INSERT INTO dm_peers(owner, peer, peer_name, last_ms) VALUES (?, ?, ?, ?)"
     " ON CONFLICT(owner, peer) DO UPDATE SET peer_name = excluded.peer_name, last_ms = excluded.last_ms"
+)
+_LOG_DM_PEER = "INSERT INTO dm_log(owner, peer, peer_name, last_ms) VALUES (?, ?, ?, ?)"
+#: The latest logged entry of each pair, in the order of dm_peers' key (so that consecutive
+#: upserts share pages); ``MAX(seq)`` makes the other columns come from that entry.
+_LOGGED_PAIRS = (
+    "SELECT owner, peer, peer_name, last_ms FROM"
+    " (SELECT owner, peer, peer_name, last_ms, MAX(seq) FROM dm_log WHERE seq <= ? GROUP BY owner, peer)"
+    " ORDER BY owner, peer"
 )
 
 
@@ -121,7 +138,36 @@ def _on_savepoint(conn: sqlite3.Connection, name: str, fn: Callable[..., T], *ar
 
 def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], peers: list[tuple[str, str, str, int]]) -> None:
     conn.executemany(_INSERT_MESSAGE, rows)
-    conn.executemany(_UPSERT_DM_PEER, peers)
+    conn.executemany(_LOG_DM_PEER, peers)
+
+
+def _logged_pairs(conn: sqlite3.Connection) -> tuple[int, int, list[tuple[str, str, str, int]]]:
+    """The direct-message log so far: its first and last seq, and the latest entry of each
+    pair (0, 0, [] when it is empty)."""
+    first, top = conn.execute("SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM dm_log").fetchone()
+    return int(first), int(top), conn.execute(_LOGGED_PAIRS, (top,)).fetchall() if top else []
+
+
+def _upserting(pairs: list[tuple[str, str, str, int]]) -> WriteOp:
+    """A write that puts these (owner, peer, peer_name, last_ms) into dm_peers."""
+    return lambda conn: conn.executemany(_UPSERT_DM_PEER, pairs)
+
+
+def _deleting_log(after: int, upto: int) -> WriteOp:
+    """A write that deletes the direct-message log entries with seq in (after, upto]."""
+    return lambda conn: conn.execute("DELETE FROM dm_log WHERE seq > ? AND seq <= ?", (after, upto))
+
+
+def _log_fold_failure(fold: asyncio.Future[None]) -> None:
+    if not fold.cancelled() and (exc := fold.exception()) is not None:
+        log.warning("direct-message list not updated yet (kept for the next try): %s", exc)
+
+
+def _fold_all(conn: sqlite3.Connection) -> None:
+    """Fold the whole direct-message log into dm_peers at once (at start)."""
+    _, top, pairs = _logged_pairs(conn)
+    conn.executemany(_UPSERT_DM_PEER, pairs)
+    conn.execute("DELETE FROM dm_log WHERE seq <= ?", (top,))
 
 
 class _MessageRows:
@@ -189,6 +235,10 @@ class SqliteStore:
         #: Writes per commit, and how long each commit took (for /metrics).
         self.batch_stats = Histogram((1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000))
         self._unindexed = 0
+        #: Direct messages appended, and how many of them are folded into dm_peers.
+        self._dm_logged = 0
+        self._dm_folded = 0
+        self._folding: asyncio.Future[None] | None = None
         self._indexer: asyncio.Task[None] | None = None
         self._open_rows: _MessageRows | None = None
         #: The future of the last message appended (see barrier).
@@ -213,6 +263,9 @@ class SqliteStore:
         self.path.touch(mode=0o600, exist_ok=True)
         conn = connect(self.path, synchronous=self._synchronous)
         migrate(conn)
+        with conn:  # what a server that was killed had not folded yet
+            conn.execute("BEGIN")
+            _fold_all(conn)
         self._writer_conn = conn
 
     async def close(self) -> None:
@@ -222,6 +275,8 @@ class SqliteStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._indexer
             await self.index_pending()
+        with contextlib.suppress(sqlite3.Error):  # left in dm_log: folded at the next start
+            await self.fold_dm_log()
         await self.flush()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer_pool, self._close_writer)
@@ -443,11 +498,13 @@ class SqliteStore:
 
     async def delete_account(self, key: str) -> bool:
         """Remove an account with its memberships, markers and DM index."""
+        await self.fold_dm_log()  # a fold under way must not put the account's rows back
 
         def op(conn: sqlite3.Connection) -> bool:
             conn.execute("DELETE FROM memberships WHERE account = ?", (key,))
             conn.execute("DELETE FROM read_markers WHERE account = ?", (key,))
             conn.execute("DELETE FROM dm_peers WHERE owner = ?", (key,))
+            conn.execute("DELETE FROM dm_log WHERE owner = ?", (key,))
             conn.execute("DELETE FROM web_sessions WHERE account = ?", (key,))
             return conn.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
 
@@ -580,6 +637,10 @@ class SqliteStore:
         )
         peers = [(owner, key, name, message.time_ms) for owner, key, name in dm_parties]
         self._unindexed += 1
+        if peers:
+            self._dm_logged += 1
+            if self._dm_logged - self._dm_folded >= FOLD_AFTER and (self._folding is None or self._folding.done()):
+                self._start_fold()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._last_append = fut
         rows = self._open_rows
@@ -661,8 +722,43 @@ class SqliteStore:
             )
         )
 
+    async def fold_dm_log(self) -> None:
+        """Bring dm_peers up to date with every direct message stored before this call.
+
+        One fold runs at a time (a reader that comes meanwhile waits for it, then for another
+        if its messages came after that one began). A fold reads the log once, then upserts
+        its pairs in key order, FOLD_CHUNK per write so that commits go on in between, and
+        deletes what it folded last: a fold cut short (an error, a crash) is simply done
+        again.
+        """
+        wanted = self._dm_logged
+        while self._dm_folded < wanted:
+            running = self._folding
+            if running is None or running.done():
+                running = self._start_fold()
+            await asyncio.shield(running)  # a reader that gives up does not stop the fold
+
+    def _start_fold(self) -> asyncio.Future[None]:
+        self._folding = fold = asyncio.ensure_future(self._fold(self._dm_logged))
+        fold.add_done_callback(_log_fold_failure)
+        return fold
+
+    async def _fold(self, covers: int) -> None:
+        await self._write(lambda conn: None)  # what was appended before is committed
+        # Grouped and sorted on a reader connection: the writer goes on meanwhile.
+        first, top, pairs = await self._read(_logged_pairs)
+        for start in range(0, len(pairs), FOLD_CHUNK):
+            await self._write(_upserting(pairs[start : start + FOLD_CHUNK]))
+        bottom = first - 1
+        while bottom < top:
+            upto = min(top, bottom + FOLD_CHUNK * 10)
+            await self._write(_deleting_log(bottom, upto))
+            bottom = upto
+        self._dm_folded = max(self._dm_folded, covers)
+
     async def dm_peers(self, owner: str, since_ms: int, until_ms: int, limit: int) -> list[tuple[str, str, int]]:
         """The owner's DM conversations whose latest message is in the window, oldest first."""
+        await self.fold_dm_log()
         return await self._read(
             lambda conn: [
                 (r[0], r[1], r[2])
@@ -699,6 +795,8 @@ class SqliteStore:
             await asyncio.sleep(INDEX_INTERVAL)
             if self._unindexed:
                 await self.index_pending()
+            with contextlib.suppress(sqlite3.Error):  # left in dm_log: the next fold takes it
+                await self.fold_dm_log()
 
     async def search(
         self,
