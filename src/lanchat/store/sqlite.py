@@ -165,9 +165,9 @@ def _log_fold_failure(fold: asyncio.Future[None]) -> None:
 
 def _fold_all(conn: sqlite3.Connection) -> None:
     """Fold the whole direct-message log into dm_peers at once (at start)."""
-    _, top, pairs = _logged_pairs(conn)
-    conn.executemany(_UPSERT_DM_PEER, pairs)
-    conn.execute("DELETE FROM dm_log WHERE seq <= ?", (top,))
+    first, top, pairs = _logged_pairs(conn)
+    _upserting(pairs)(conn)
+    _deleting_log(first - 1, top)(conn)
 
 
 class _MessageRows:
@@ -639,8 +639,8 @@ class SqliteStore:
         self._unindexed += 1
         if peers:
             self._dm_logged += 1
-            if self._dm_logged - self._dm_folded >= FOLD_AFTER and (self._folding is None or self._folding.done()):
-                self._start_fold()
+            if self._dm_logged - self._dm_folded >= FOLD_AFTER:
+                self._fold_under_way()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._last_append = fut
         rows = self._open_rows
@@ -733,14 +733,14 @@ class SqliteStore:
         """
         wanted = self._dm_logged
         while self._dm_folded < wanted:
-            running = self._folding
-            if running is None or running.done():
-                running = self._start_fold()
-            await asyncio.shield(running)  # a reader that gives up does not stop the fold
+            await asyncio.shield(self._fold_under_way())  # a reader that gives up does not stop it
 
-    def _start_fold(self) -> asyncio.Future[None]:
-        self._folding = fold = asyncio.ensure_future(self._fold(self._dm_logged))
-        fold.add_done_callback(_log_fold_failure)
+    def _fold_under_way(self) -> asyncio.Future[None]:
+        """The fold running now, or a new one."""
+        fold = self._folding
+        if fold is None or fold.done():
+            self._folding = fold = asyncio.ensure_future(self._fold(self._dm_logged))
+            fold.add_done_callback(_log_fold_failure)
         return fold
 
     async def _fold(self, covers: int) -> None:
