@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from lanchat.core.events import StoredMessage
 from lanchat.core.model import Actor
@@ -150,42 +152,48 @@ def _dm(n: int, sender: str, peer: str, peer_name: str) -> tuple[StoredMessage, 
     )
 
 
-async def test_direct_message_parties_are_logged_then_folded_into_the_conversation_list(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sqlite_store, "INDEX_INTERVAL", 60.0)  # no background fold meanwhile
-    monkeypatch.setattr(sqlite_store, "FOLD_CHUNK", 2)  # several steps per fold
-    path = tmp_path / "s.db"
-    store = SqliteStore(path)
+@pytest_asyncio.fixture
+async def quiet_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SqliteStore]:
+    """An open store whose background work waits a minute: folds happen only when asked."""
+    monkeypatch.setattr(sqlite_store, "INDEX_INTERVAL", 60.0)
+    store = SqliteStore(tmp_path / "s.db")
     await store.open()
     try:
-        for n, (peer, name) in enumerate([("bob", "bob"), ("cat", "cat"), ("bob", "Bobby")]):
-            await store.append(*_dm(n, "ann", peer, name))
-        # Appended at the end of dm_log; dm_peers is not touched per message.
-        assert len(_table(path, "SELECT * FROM dm_log")) == 6
-        assert _table(path, "SELECT * FROM dm_peers") == []
-        # A read folds first: the latest entry of each pair wins (bob's new display name).
-        assert await store.dm_peers("ann", 0, 2**62, 10) == [
-            ("cat", "cat", 1_700_000_000_001),
-            ("bob", "Bobby", 1_700_000_000_002),
-        ]
-        assert await store.dm_peers("bob", 0, 2**62, 10) == [("ann", "ann", 1_700_000_000_002)]
-        assert _table(path, "SELECT * FROM dm_log") == []
-        # A later message moves the pair on; folding again keeps one row per pair.
-        await store.append(*_dm(7, "ann", "cat", "cat"))
-        assert await store.dm_peers("ann", 1_700_000_000_002, 2**62, 10) == [("cat", "cat", 1_700_000_000_007)]
-        assert len(_table(path, "SELECT * FROM dm_peers")) == 4
-        # Reads at once, and messages stored while a fold runs: every read sees every message
-        # stored before it.
-        await store.append(*_dm(8, "ann", "dan", "dan"))
-        first = asyncio.ensure_future(store.dm_peers("dan", 0, 2**62, 10))
-        await asyncio.sleep(0)  # the first fold has started
-        await store.append(*_dm(9, "eve", "dan", "dan"))
-        second = await store.dm_peers("dan", 0, 2**62, 10)
-        assert await first in ([("ann", "ann", 1_700_000_000_008)], second)
-        assert second == [("ann", "ann", 1_700_000_000_008), ("eve", "eve", 1_700_000_000_009)]
+        yield store
     finally:
         await store.close()
+
+
+async def test_direct_message_parties_are_logged_then_folded_into_the_conversation_list(
+    quiet_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "FOLD_CHUNK", 2)  # several steps per fold
+    store, path = quiet_store, quiet_store.path
+    for n, (peer, name) in enumerate([("bob", "bob"), ("cat", "cat"), ("bob", "Bobby")]):
+        await store.append(*_dm(n, "ann", peer, name))
+    # Appended at the end of dm_log; dm_peers is not touched per message.
+    assert len(_table(path, "SELECT * FROM dm_log")) == 6
+    assert _table(path, "SELECT * FROM dm_peers") == []
+    # A read folds first: the latest entry of each pair wins (bob's new display name).
+    assert await store.dm_peers("ann", 0, 2**62, 10) == [
+        ("cat", "cat", 1_700_000_000_001),
+        ("bob", "Bobby", 1_700_000_000_002),
+    ]
+    assert await store.dm_peers("bob", 0, 2**62, 10) == [("ann", "ann", 1_700_000_000_002)]
+    assert _table(path, "SELECT * FROM dm_log") == []
+    # A later message moves the pair on; folding again keeps one row per pair.
+    await store.append(*_dm(7, "ann", "cat", "cat"))
+    assert await store.dm_peers("ann", 1_700_000_000_002, 2**62, 10) == [("cat", "cat", 1_700_000_000_007)]
+    assert len(_table(path, "SELECT * FROM dm_peers")) == 4
+    # Reads at once, and messages stored while a fold runs: every read sees every message
+    # stored before it.
+    await store.append(*_dm(8, "ann", "dan", "dan"))
+    first = asyncio.ensure_future(store.dm_peers("dan", 0, 2**62, 10))
+    await asyncio.sleep(0)  # the first fold has started
+    await store.append(*_dm(9, "eve", "dan", "dan"))
+    second = await store.dm_peers("dan", 0, 2**62, 10)
+    assert await first in ([("ann", "ann", 1_700_000_000_008)], second)
+    assert second == [("ann", "ann", 1_700_000_000_008), ("eve", "eve", 1_700_000_000_009)]
 
 
 async def test_direct_message_parties_left_in_the_log_by_a_killed_server_are_folded_at_start(
@@ -216,73 +224,56 @@ async def test_direct_message_parties_left_in_the_log_by_a_killed_server_are_fol
         await store.close()
 
 
-async def test_deleting_an_account_removes_its_conversation_list_even_mid_fold(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    store = SqliteStore(path)
-    await store.open()
-    try:
-        assert await store.add_account(AccountRecord("ann", "ann", "hash")) is True
-        for n in range(3):
-            await store.append(*_dm(n, "ann", "bob", "bob"))
-        folding = asyncio.ensure_future(store.fold_dm_log())  # under way when the delete comes
-        await asyncio.sleep(0)
-        assert await store.delete_account("ann") is True
-        await folding
-        assert await store.dm_peers("ann", 0, 2**62, 10) == []
-        assert await store.dm_peers("bob", 0, 2**62, 10) == [("ann", "ann", 1_700_000_000_002)]
-        assert _table(path, "SELECT * FROM dm_log") == []
-    finally:
-        await store.close()
+async def test_deleting_an_account_removes_its_conversation_list_even_mid_fold(quiet_store: SqliteStore) -> None:
+    store, path = quiet_store, quiet_store.path
+    assert await store.add_account(AccountRecord("ann", "ann", "hash")) is True
+    for n in range(3):
+        await store.append(*_dm(n, "ann", "bob", "bob"))
+    folding = asyncio.ensure_future(store.fold_dm_log())  # under way when the delete comes
+    await asyncio.sleep(0)
+    assert await store.delete_account("ann") is True
+    await folding
+    assert await store.dm_peers("ann", 0, 2**62, 10) == []
+    assert await store.dm_peers("bob", 0, 2**62, 10) == [("ann", "ann", 1_700_000_000_002)]
+    assert _table(path, "SELECT * FROM dm_log") == []
 
 
 async def test_a_busy_log_is_folded_without_waiting_for_the_interval(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    quiet_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_store, "INDEX_INTERVAL", 60.0)
     monkeypatch.setattr(sqlite_store, "FOLD_AFTER", 3)
-    path = tmp_path / "s.db"
-    store = SqliteStore(path)
-    await store.open()
-    try:
-        await store.append(*_dm(1, "ann", "bob", "bob"))
-        await store.append(*_dm(2, "ann", "cat", "cat"))
-        assert len(_table(path, "SELECT * FROM dm_log")) == 4  # under FOLD_AFTER: left for later
-        await store.append(*_dm(3, "ann", "dan", "dan"))
-        for _ in range(200):  # nobody reads: the third message alone starts the fold
-            if not _table(path, "SELECT * FROM dm_log"):
-                break
-            await asyncio.sleep(0.01)
-        assert _table(path, "SELECT * FROM dm_log") == []
-        assert len(_table(path, "SELECT * FROM dm_peers")) == 6
-    finally:
-        await store.close()
+    store, path = quiet_store, quiet_store.path
+    await store.append(*_dm(1, "ann", "bob", "bob"))
+    await store.append(*_dm(2, "ann", "cat", "cat"))
+    assert len(_table(path, "SELECT * FROM dm_log")) == 4  # under FOLD_AFTER: left for later
+    await store.append(*_dm(3, "ann", "dan", "dan"))
+    for _ in range(200):  # nobody reads: the third message alone starts the fold
+        if not _table(path, "SELECT * FROM dm_log"):
+            break
+        await asyncio.sleep(0.01)
+    assert _table(path, "SELECT * FROM dm_log") == []
+    assert len(_table(path, "SELECT * FROM dm_peers")) == 6
 
 
 async def test_a_fold_that_fails_leaves_the_log_for_the_next_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    quiet_store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_store, "INDEX_INTERVAL", 60.0)
-    path = tmp_path / "s.db"
-    store = SqliteStore(path)
-    await store.open()
-    try:
-        await store.append(*_dm(1, "ann", "bob", "bob"))
+    store, path = quiet_store, quiet_store.path
+    await store.append(*_dm(1, "ann", "bob", "bob"))
 
-        def broken(pairs: list[tuple[str, str, str, int]]) -> sqlite_store.WriteOp:
-            def op(conn: sqlite3.Connection) -> None:
-                raise sqlite3.OperationalError("disk I/O error")
+    def broken(pairs: list[tuple[str, str, str, int]]) -> sqlite_store.WriteOp:
+        def op(conn: sqlite3.Connection) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
 
-            return op
+        return op
 
-        monkeypatch.setattr(sqlite_store, "_upserting", broken)
-        with pytest.raises(sqlite3.OperationalError):
-            await store.dm_peers("ann", 0, 2**62, 10)
-        assert len(_table(path, "SELECT * FROM dm_log")) == 2  # nothing lost
-        monkeypatch.undo()
-        assert await store.dm_peers("ann", 0, 2**62, 10) == [("bob", "bob", 1_700_000_000_001)]
-        assert _table(path, "SELECT * FROM dm_log") == []
-    finally:
-        await store.close()
+    monkeypatch.setattr(sqlite_store, "_upserting", broken)
+    with pytest.raises(sqlite3.OperationalError):
+        await store.dm_peers("ann", 0, 2**62, 10)
+    assert len(_table(path, "SELECT * FROM dm_log")) == 2  # nothing lost
+    monkeypatch.undo()
+    assert await store.dm_peers("ann", 0, 2**62, 10) == [("bob", "bob", 1_700_000_000_001)]
+    assert _table(path, "SELECT * FROM dm_log") == []
 
 
 async def test_under_load_commits_gather_what_arrives_within_the_window(
