@@ -48,6 +48,12 @@ def lanchat(
     )
 
 
+def python_output(code: str) -> str:
+    """What ``python -c code`` prints (stripped), run in a fresh interpreter of this venv."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
 class ServerProcess:
     """``lanchat serve`` in a child process on a free loopback port."""
 

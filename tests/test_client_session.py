@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +19,7 @@ from lanchat.client.session.wire import (
     split_text,
 )
 from lanchat.proto.message import Message, parse
+from tests.process import python_output
 
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 CAPS = (
@@ -317,8 +316,7 @@ def test_the_client_uses_proto_and_no_server_module() -> None:
         "import sys, lanchat.client.app, lanchat.client.__main__\n"
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('lanchat.'))))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
-    modules = result.stdout.split()
+    modules = python_output(probe).split()
     assert "lanchat.proto.message" in modules
     outside = [m for m in modules if not m.startswith(("lanchat.client", "lanchat.proto"))]
     assert outside == []

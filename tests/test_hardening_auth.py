@@ -7,8 +7,6 @@ import asyncio
 import base64
 import contextlib
 import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -20,6 +18,7 @@ from lanchat.core.errors import LoginFailed
 from lanchat.core.passwords import HashParams, PasswordHasher
 from lanchat.core.throttle import LoginThrottle
 from tests.conftest import RunningServer, ServerFactory
+from tests.process import python_output
 
 
 def base(server: RunningServer) -> str:
@@ -217,18 +216,13 @@ async def test_password_hashing_runs_below_the_event_loops_priority(server: Runn
     assert hashing == min(19, loop_niceness + HASHING_NICENESS)
 
 
-def _in_a_fresh_python(code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    return done.stdout.strip()
-
-
 def test_password_checks_run_two_at_a_time_or_one_on_a_single_cpu() -> None:
-    one_cpu = _in_a_fresh_python(
+    one_cpu = python_output(
         "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
         "from lanchat.app import hashing_threads; print(hashing_threads())"
     )
     assert one_cpu == "1"
-    unpinned = _in_a_fresh_python("from lanchat.app import hashing_threads; print(hashing_threads())")
+    unpinned = python_output("from lanchat.app import hashing_threads; print(hashing_threads())")
     assert unpinned == str(min(2, len(os.sched_getaffinity(0))))
 
 

@@ -9,8 +9,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -20,7 +18,7 @@ import pytest
 from lanchat.logs import PresenceLog
 from tests.conftest import ServerFactory
 from tests.ircclient import IrcTestClient, find
-from tests.process import FAST_CONFIG, ServerProcess, lanchat
+from tests.process import FAST_CONFIG, ServerProcess, lanchat, python_output
 
 
 async def test_metrics_count_what_happens(make_server: ServerFactory) -> None:
@@ -161,8 +159,7 @@ def test_the_garbage_collector_is_tuned_once_the_server_has_started() -> None:
         "before = gc.get_freeze_count(); tune_garbage_collector();"
         "print(gc.get_threshold()[0] == GC_YOUNG_THRESHOLD, gc.get_freeze_count() > before + 1000)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert done.stdout.split() == ["True", "True"]
+    assert python_output(code).split() == ["True", "True"]
 
 
 async def test_backup_while_running_and_restore(tmp_path: Path) -> None:
