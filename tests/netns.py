@@ -79,6 +79,12 @@ class NetNamespace:
         """Start a command inside (text mode)."""
         return subprocess.Popen(self.command(argv), text=True, **kwargs)
 
+    def pids(self) -> set[int]:
+        """The processes running inside now (``ip netns exec`` enters before it runs the
+        command, under the same process id)."""
+        result = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True, text=True, timeout=10)
+        return {int(pid) for pid in result.stdout.split() if pid.isdigit()}
+
 
 def _ip(*args: str) -> None:
     result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
@@ -102,10 +108,9 @@ def namespace(prefix: str = "lanchat-test") -> Iterator[NetNamespace]:
 
 def _kill_inside(name: str) -> None:
     """Kill whatever still runs in the namespace (a server a failed test left behind)."""
-    result = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True, timeout=10, check=False)
-    for pid in result.stdout.split():
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid), signal.SIGKILL)
+    for pid in NetNamespace(name).pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def loopback_multicast_works(timeout: float = 0.5) -> bool:

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -133,6 +134,11 @@ def test_a_namespace_has_only_a_multicast_loopback_and_is_cleaned_up() -> None:
         )
         assert inside.stdout.strip() == "True", inside.stderr
         left_behind = ns.popen(["sleep", "60"])
+        for _ in range(200):  # until it is inside: deleting the namespace first fails its setns
+            if left_behind.pid in ns.pids() or left_behind.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert left_behind.pid in ns.pids()
     assert left_behind.wait(timeout=10) == -signal.SIGKILL
     assert ns.name not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
 
