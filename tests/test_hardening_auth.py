@@ -11,6 +11,8 @@ import threading
 import time
 
 import aiohttp
+import argon2
+import nacl.pwhash.argon2id as sodium_argon2id
 import pytest
 
 from lanchat.app import HASHING_NICENESS
@@ -233,6 +235,53 @@ def test_new_hashes_use_the_documented_default_cost() -> None:
     # A hash made with the former default (19 MiB, 2 passes) still works and is upgraded.
     old = PasswordHasher(HashParams(time_cost=2, memory_kib=19456, parallelism=1)).hash("correct horse")
     assert PasswordHasher().verify(old, "correct horse") == (True, True)
+
+
+def test_default_hashes_are_libsodiums_and_each_library_verifies_the_others() -> None:
+    ours = PasswordHasher().hash("correct horse")
+    assert argon2.PasswordHasher().verify(ours, "correct horse")  # argon2-cffi reads libsodium's
+    assert sodium_argon2id.verify(ours.encode(), b"correct horse")
+    theirs = argon2.PasswordHasher(time_cost=5, memory_cost=7168, parallelism=1).hash("correct horse")
+    assert PasswordHasher().verify(theirs, "correct horse") == (True, False)  # and the other way
+    assert PasswordHasher().verify(theirs, "correct horsE") == (False, False)
+    assert PasswordHasher().verify(ours, "") == (False, False)
+
+
+def test_other_argon2_hashes_are_checked_by_argon2_cffi() -> None:
+    two_lanes = PasswordHasher(HashParams(time_cost=2, memory_kib=8192, parallelism=2))
+    stored = two_lanes.hash("correct horse")  # libsodium makes and checks one lane only
+    assert stored.startswith("$argon2id$v=19$m=8192,t=2,p=2$")
+    assert two_lanes.verify(stored, "correct horse") == (True, False)
+    assert two_lanes.verify(stored, "wrong") == (False, False)
+    assert PasswordHasher().verify(stored, "correct horse") == (True, True)  # upgraded at login
+    older_kind = argon2.PasswordHasher(time_cost=3, memory_cost=8192, parallelism=1, type=argon2.Type.I)
+    assert PasswordHasher().verify(older_kind.hash("pw"), "pw") == (True, True)
+    longer = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=64, salt_len=32).hash("pw")
+    assert len(longer) > 127  # past what libsodium reads
+    assert PasswordHasher().verify(longer, "pw") == (True, True)
+    truncated = PasswordHasher(HashParams(time_cost=1, memory_kib=8, parallelism=1)).hash("pw")[:-5]
+    for broken in ("", "garbage", "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA", truncated):
+        assert PasswordHasher().verify(broken, "pw") == (False, False)
+
+
+def test_a_password_check_lets_the_event_loop_thread_run() -> None:
+    # The server checks passwords in worker threads: that only keeps chat flowing if the
+    # library lets go of the interpreter (the GIL) while it hashes.
+    slow = PasswordHasher(HashParams(time_cost=20, memory_kib=7168, parallelism=1))
+    stored = slow.hash("pw")
+    started = time.perf_counter()
+    assert slow.verify(stored, "pw") == (True, False)
+    one_check = time.perf_counter() - started
+    worker = threading.Thread(target=lambda: [slow.verify(stored, "pw") for _ in range(3)])
+    gaps: list[float] = []
+    last = time.perf_counter()
+    worker.start()
+    while worker.is_alive():
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+    assert len(gaps) > 100
+    assert max(gaps) < one_check / 2, (max(gaps), one_check)
 
 
 async def test_time_spent_waiting_for_a_login_check_does_not_count_against_registration(
