@@ -162,6 +162,35 @@ def test_the_garbage_collector_is_tuned_once_the_server_has_started() -> None:
     assert python_output(code).split() == ["True", "True"]
 
 
+STACKS_CODE = """
+import asyncio, pathlib, sys, tempfile
+from tests.conftest import test_config
+from lanchat.app import App
+async def main():
+    with tempfile.TemporaryDirectory() as folder:
+        app = App(test_config(pathlib.Path(folder), {overrides}))
+        await app.start()
+        loaded = [m for m in ("aiohttp", "prometheus_client", "cryptography", "zeroconf") if m in sys.modules]
+        print(len(app.addresses), len(app.web_addresses), len(app.tls_addresses), *loaded)
+        await app.stop()
+asyncio.run(main())
+"""
+
+
+def test_a_server_loads_the_web_and_tls_stacks_only_when_they_are_on() -> None:
+    # IRC only: aiohttp, prometheus-client and cryptography (~0.3 s of imports) stay unloaded.
+    assert python_output(STACKS_CODE.format(overrides="")).split() == ["1", "0", "0"]
+    both = "web_enabled=True, web_port=0, tls_enabled=True, tls_port=0"
+    assert python_output(STACKS_CODE.format(overrides=both)).split() == [
+        "1",
+        "1",
+        "1",
+        "aiohttp",
+        "prometheus_client",
+        "cryptography",
+    ]
+
+
 async def test_backup_while_running_and_restore(tmp_path: Path) -> None:
     config = tmp_path / "lanchat.toml"
     config.write_text(FAST_CONFIG, encoding="utf-8")

@@ -12,8 +12,7 @@ import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from lanchat.bus.local import LocalBus
 from lanchat.config import Config
@@ -23,16 +22,20 @@ from lanchat.core.throttle import LoginThrottle
 from lanchat.core.websessions import WebSessionService
 from lanchat.irc.link import Link
 from lanchat.irc.server import IrcServer
-from lanchat.metrics import metrics_registry, render
-from lanchat.net.discovery import Announcement, LanAnnouncer
 from lanchat.net.pipeline import ConnectionLimits
 from lanchat.net.seedcompat import SniffingProtocol
 from lanchat.net.tcp import listening_addresses, start_irc_listener
-from lanchat.net.tls import TlsError, ensure_self_signed, fingerprint, load_context
-from lanchat.net.web import WebApp, start_web
 from lanchat.stats import Histogram
 from lanchat.store.backup import DataLock
 from lanchat.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    # The web, LAN-announcement and TLS stacks (aiohttp, zeroconf, cryptography: ~0.3 s to
+    # import on a slow core) are imported when they start, after the IRC listener, so that
+    # clients can come back sooner after a restart and a server without them never loads them.
+    from aiohttp import web
+
+    from lanchat.net.discovery import Announcement, LanAnnouncer
 
 log = logging.getLogger("lanchat")
 
@@ -150,6 +153,9 @@ class App:
             self._listeners.append(listener)
             self.addresses = listening_addresses(listener)
         if cfg.web_enabled:
+            from lanchat.metrics import metrics_registry, render
+            from lanchat.net.web import WebApp, start_web
+
             web_tls = self.tls_context if cfg.web_uses_https else None
             registry = metrics_registry(self)
             web_app = WebApp(cfg, self.irc, self.store, self.accounts, self.sessions, limits, lambda: render(registry))
@@ -158,10 +164,14 @@ class App:
         self._sweeper = asyncio.create_task(self._sweep())
         self._lag_sampler = asyncio.create_task(self._sample_lag())
         if cfg.discovery:
+            from lanchat.net.discovery import LanAnnouncer
+
             self.announcer = LanAnnouncer(self._announcement())
             await self.announcer.start()
 
     def _load_tls(self) -> None:
+        from lanchat.net.tls import ensure_self_signed, fingerprint, load_context
+
         cfg = self.config
         if cfg.tls_cert is not None and cfg.tls_key is not None:
             files = (cfg.tls_cert, cfg.tls_key)
@@ -175,6 +185,8 @@ class App:
         """Load the certificate and key again (SIGHUP); new connections get the new pair."""
         if self.tls_context is None:
             return
+        from lanchat.net.tls import TlsError
+
         try:
             self._load_tls()
         except TlsError as exc:
@@ -189,6 +201,8 @@ class App:
         return f"{scheme}://{host}:{self.web_addresses[0][1]}/api/upload"
 
     def _announcement(self) -> Announcement:
+        from lanchat.net.discovery import Announcement
+
         plain = self.addresses[0][1] if self.addresses else None
         tls = self.tls_addresses[0][1] if self.tls_addresses else None
         return Announcement(
