@@ -260,8 +260,11 @@ def test_other_argon2_hashes_are_checked_by_argon2_cffi() -> None:
     assert len(longer) > 127  # past what libsodium reads
     assert PasswordHasher().verify(longer, "pw") == (True, True)
     truncated = PasswordHasher(HashParams(time_cost=1, memory_kib=8, parallelism=1)).hash("pw")[:-5]
-    for broken in ("", "garbage", "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA", truncated):
+    not_ascii = "$argon2id$v=19$m=7168,t=5,p=1$säältsäältsäält$aGFzaA"
+    for broken in ("", "garbage", "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA", truncated, not_ascii):
         assert PasswordHasher().verify(broken, "pw") == (False, False)
+    for stored in (PasswordHasher(HashParams(time_cost=1, memory_kib=8, parallelism=1)).hash("pw"), "sha512:00"):
+        assert PasswordHasher().verify(stored, "pw\ud800") == (False, False)  # not text: no match
 
 
 def test_a_password_check_lets_the_event_loop_thread_run() -> None:

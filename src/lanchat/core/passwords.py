@@ -73,6 +73,12 @@ class PasswordHasher:
 
     def verify(self, stored: str, password: str) -> tuple[bool, bool]:
         """Check ``password`` against ``stored``; return (matches, should be rehashed)."""
+        try:
+            return self._check(stored, password)
+        except UnicodeEncodeError:  # a password with a lone surrogate, or a damaged stored hash
+            return False, False
+
+    def _check(self, stored: str, password: str) -> tuple[bool, bool]:
         if stored.startswith(SEED_UNDERSCORE):
             return _digest_matches(stored[len(SEED_UNDERSCORE) :], "_" + password), True
         if stored.startswith(SEED_PLAIN):
@@ -90,7 +96,7 @@ class PasswordHasher:
 def _one_lane_argon2id(stored: str) -> bool:
     """True for an argon2id (version 1.3) hash of one lane that fits libsodium's 127-byte
     strings: the kind libsodium checks (the default salt and hash lengths take ~97)."""
-    if len(stored) > SODIUM_MAX_HASH_CHARS:
+    if len(stored) > SODIUM_MAX_HASH_CHARS or not stored.isascii():
         return False
     try:
         params = extract_parameters(stored)

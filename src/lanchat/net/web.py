@@ -53,6 +53,15 @@ _MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*\Z")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _is_unicode(text: str) -> bool:
+    """False for a string that UTF-8 cannot encode (a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _error(status: int, text: str) -> web.Response:
     return web.json_response({"error": text}, status=status)
 
@@ -166,6 +175,8 @@ class WebApp:
         value = data.get(key)
         if not isinstance(value, str):
             raise _refuse(web.HTTPBadRequest, f"{key} is missing")
+        if not _is_unicode(value):  # JSON may carry lone surrogates ("\ud800")
+            raise _refuse(web.HTTPBadRequest, f"{key} is not valid text")
         return value
 
     def _peer(self, request: web.Request) -> str:
