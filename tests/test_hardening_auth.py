@@ -270,7 +270,7 @@ def test_other_argon2_hashes_are_checked_by_argon2_cffi() -> None:
 def test_a_password_check_lets_the_event_loop_thread_run() -> None:
     # The server checks passwords in worker threads: that only keeps chat flowing if the
     # library lets go of the interpreter (the GIL) while it hashes.
-    slow = PasswordHasher(HashParams(time_cost=20, memory_kib=7168, parallelism=1))
+    slow = PasswordHasher(HashParams(time_cost=30, memory_kib=7168, parallelism=1))
     stored = slow.hash("pw")
     started = time.perf_counter()
     assert slow.verify(stored, "pw") == (True, False)
