@@ -8,6 +8,7 @@ import os
 import pty
 import select
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,7 +170,32 @@ def test_hash_password_prints_a_verifiable_argon2id_hash() -> None:
     assert PasswordHasher().verify(hashed, "operpassword") == (True, False)
 
 
-def _talk(args: list[str], answers: list[str]) -> tuple[int, str]:
+def _lanchat_bytes(*args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    """Run a lanchat command under the C locale with raw bytes on standard input."""
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    return subprocess.run(
+        [sys.executable, "-m", "lanchat", *args], input=stdin, capture_output=True, timeout=60, check=False, env=env
+    )
+
+
+def test_a_password_that_is_not_utf8_is_refused_with_a_message(tmp_path: Path) -> None:
+    data = ["--data", str(tmp_path / "data")]
+    latin1 = "pässword\n".encode("latin-1")
+    for args in (["hash-password"], ["user", "add", "dora", *data]):
+        result = _lanchat_bytes(*args, "--password-stdin", stdin=latin1)
+        assert result.returncode == 2, result.stderr
+        assert b"the password is not UTF-8 text" in result.stderr
+        assert b"Traceback" not in result.stderr
+    assert b"dora" not in _lanchat_bytes("user", "list", *data, stdin=b"").stdout
+
+    # The same password in UTF-8 (a Windows line ending too) works under the same locale.
+    added = _lanchat_bytes("user", "add", "dora", *data, "--password-stdin", stdin="pässword\r\n".encode())
+    assert added.returncode == 0, added.stderr
+    hashed = _lanchat_bytes("hash-password", "--password-stdin", stdin="pässword\n".encode()).stdout.decode().strip()
+    assert PasswordHasher().verify(hashed, "pässword") == (True, False)
+
+
+def _talk(args: list[str], answers: list[str | bytes]) -> tuple[int, str]:
     """Run a command on a pseudo-terminal, typing each answer at each prompt."""
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -188,9 +214,18 @@ def _talk(args: list[str], answers: list[str]) -> tuple[int, str]:
             break
         output += chunk
         if pending and output.endswith(b": "):
-            os.write(fd, pending.pop(0).encode() + b"\n")
+            answer = pending.pop(0)
+            os.write(fd, (answer if isinstance(answer, bytes) else answer.encode()) + b"\n")
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def test_a_typed_password_that_is_not_utf8_is_refused_with_a_message(tmp_path: Path) -> None:
+    typed = "pässword".encode("latin-1")
+    code, output = _talk(["user", "add", "pat", "--data", str(tmp_path / "d")], [typed, typed])
+    assert code == 2, output
+    assert "the password is not valid text in the terminal's encoding" in output
+    assert "Traceback" not in output
 
 
 def test_user_add_prompts_twice_without_echo(tmp_path: Path) -> None:

@@ -128,12 +128,23 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _read_password(from_stdin: bool) -> str:
+    """The password from the first line of standard input, or typed twice at the terminal.
+    Raises ValueError (shown as a usage error) for an empty one or one that is not UTF-8."""
     if from_stdin:
-        line = sys.stdin.readline()
-        password = line[:-1] if line.endswith("\n") else line
+        # Bytes, decoded strictly: the text layer would turn bytes that are not UTF-8 (a
+        # Latin-1 file, a C locale) into surrogates that no hash can take.
+        raw = sys.stdin.buffer.readline().removesuffix(b"\n").removesuffix(b"\r")
+        try:
+            password = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("the password is not UTF-8 text (check the input's encoding)") from None
     else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Again: ")
+        except UnicodeDecodeError:
+            raise ValueError("the password is not valid text in the terminal's encoding") from None
+        if again != password:
             raise ValueError("the passwords do not match")
     if not password:
         raise ValueError("the password is empty")
