@@ -163,6 +163,23 @@ async def test_user_management_while_the_server_runs(running: ServerProcess, tmp
     assert "no such account" in missing.stderr
 
 
+def test_a_data_folder_that_cannot_be_made_is_named_in_a_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    data = str(blocker / "data")
+    commands = (
+        ["user", "list"],
+        ["user", "add", "dora", "--password-stdin"],
+        ["serve", "--host", "127.0.0.1", "--irc-port", "0"],
+    )
+    for args in commands:
+        result = lanchat(*args, "--data", data, stdin="pw\n")
+        assert result.returncode == 1, result.stderr
+        assert f"{data}: Not a directory" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_hash_password_prints_a_verifiable_argon2id_hash() -> None:
     result = lanchat("hash-password", "--password-stdin", stdin="operpassword\n")
     hashed = result.stdout.strip()

@@ -7,7 +7,7 @@ import asyncio
 import getpass
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -192,6 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"lanchat: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # the data folder cannot be made or read
+        print(f"lanchat: {_os_error_text(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _os_error_text(exc: OSError) -> str:
+    """An OSError in a line: the file it is about (if any) and what went wrong."""
+    text = exc.strerror or str(exc)
+    return f"{exc.filename}: {text}" if exc.filename else text
 
 
 def _serve(config: Config) -> int:
@@ -206,11 +215,13 @@ def _serve(config: Config) -> int:
     try:
         import uvloop
 
-        uvloop.run(app.run())
+        run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
     except ImportError:
-        asyncio.run(app.run())
+        run = asyncio.run
+    try:
+        run(app.run())
     except OSError as exc:
-        print(f"lanchat: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        print(f"lanchat: cannot start: {_os_error_text(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     except (TlsError, BackupError) as exc:
         print(f"lanchat: cannot start: {exc}", file=sys.stderr)
