@@ -46,7 +46,8 @@ FOLD_CHUNK = 500
 FOLD_AFTER = 2000
 #: Under load, commits start at most this often (seconds). Each commit has a fixed cost
 #: (~150 µs of SQLite, ~80 µs of hand-off between threads here, against ~40 µs per message), so
-#: gathering what arrives meanwhile into one saves CPU; an idle store commits at once.
+#: gathering what arrives meanwhile into one saves CPU; an idle store commits at the end of
+#: the current loop iteration.
 COMMIT_WINDOW = 0.002
 _MESSAGE_COLUMNS = "msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags, redacted_by"
 
@@ -330,7 +331,12 @@ class SqliteStore:
         self._pending.append((op, fut))
         self._pending_writes += 1
         if not self._in_flight:
-            self._start_batch(loop)
+            # An idle store commits at the end of this loop iteration, so that what this
+            # iteration writes (a burst of pipelined messages) shares one commit. Started at
+            # once, the first write went alone and the rest waited for it: under a burst the
+            # commits alternated between 1 message and the rest.
+            self._in_flight = True  # later writes join the pending batch
+            loop.call_soon(self._start_batch, loop)
         return fut
 
     def _start_batch(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -649,7 +655,7 @@ class SqliteStore:
             self._pending_writes += 1
             return fut
         rows = _MessageRows()
-        rows.add(row, peers, fut)  # before _write, which may hand it to the writer thread at once
+        rows.add(row, peers, fut)
         self._open_rows = rows
         self._write(rows.insert).add_done_callback(rows.resolve)
         return fut
