@@ -8,12 +8,13 @@ everything else (clients, users, outbox, renderer) is the real code.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from lanchat.core.events import MessageSent, StoredMessage
 from lanchat.core.model import Actor, Channel
 from lanchat.irc.client import Client, User
 from lanchat.irc.delivery import Delivery
-from lanchat.irc.outbox import Outbox
+from lanchat.irc.outbox import FLUSH_PACING, MAX_FLUSH_PAUSE, Outbox
 
 
 class RecordingLink:
@@ -90,6 +91,40 @@ async def test_each_connection_is_written_once_per_loop_iteration() -> None:
         await asyncio.sleep(0.01)
     assert len(users[0][1].writes) == 2
     assert len(users[1][1].writes) == 1
+
+
+class SlowLink(RecordingLink):
+    """A link whose writes take a while (a big flush), noting when each one ended."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.ended: list[float] = []
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        time.sleep(self.seconds)
+        super().write_lines(lines)
+        self.ended.append(time.perf_counter())
+
+
+async def test_a_long_flush_is_followed_by_a_pause_of_at_most_the_cap() -> None:
+    outbox = Outbox()
+    link = SlowLink(0.15)  # FLUSH_PACING alone would then wait 0.45 s
+    client = Client(link, outbox, "slow", "127.0.0.1")
+    outbox.queue(client, b"one\r\n")
+    for _ in range(100):
+        if link.ended:
+            break
+        await asyncio.sleep(0.005)
+    outbox.queue(client, b"two\r\n")
+    for _ in range(200):
+        if len(link.ended) == 2:
+            break
+        await asyncio.sleep(0.005)
+    assert link.writes == [[b"one\r\n"], [b"two\r\n"]]
+    started_second = link.ended[1] - link.seconds
+    pause = started_second - link.ended[0]
+    assert MAX_FLUSH_PAUSE * 0.8 <= pause < FLUSH_PACING * link.seconds / 2, pause
 
 
 def _send_to_channel(delivery: Delivery, channel: Channel, sender: User, n: int) -> None:

@@ -8,10 +8,11 @@ load each write carries many lines (the project's design notes, "Performance pri
 Deliveries here are released by history commits, each in its own short loop iteration, so
 "once per iteration" alone would still mean one system call per connection per commit. The
 outbox therefore also paces itself: after a flush that took D seconds, the next one waits at
-least FLUSH_PACING x D. At most a quarter of the time goes to writing; an idle server still
-flushes at once, and a busy one writes bigger chunks less often. Measured with ircload
-(fanout, 500 clients, 5 senders, p99 <= 100 ms): 2000 msg/s failed without pacing,
-5000 msg/s passed with a factor of 2, 7000 with 3 or 4.
+least FLUSH_PACING x D, but never more than MAX_FLUSH_PAUSE. Up to flushes of 10 ms at most a
+quarter of the time goes to writing; an idle server still flushes at once, and a busy one
+writes bigger chunks less often. Measured with ircload (fanout, 500 clients, 5 senders, p99
+<= 100 ms): 2000 msg/s failed without pacing, 5000 msg/s passed with a factor of 2, 7000 with
+3 or 4; the cap: docs/performance.md (session 20261126-183104).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from typing import Protocol
 
 #: The pause after a flush, as a multiple of the time the flush took.
 FLUSH_PACING = 3.0
+#: The longest pause (seconds). Without it, when lines come faster than a quarter of the time
+#: can write them (many recipients per line), each longer flush brought a longer pause and a
+#: longer flush after it, until the clients waiting for those lines slowed down.
+MAX_FLUSH_PAUSE = 0.03
 
 
 class Flushable(Protocol):
@@ -92,4 +97,4 @@ class Outbox:
                 conn.flush()
         self.lines_out += written
         ended = time.perf_counter()
-        self._next_allowed = ended + (ended - started) * FLUSH_PACING
+        self._next_allowed = ended + min((ended - started) * FLUSH_PACING, MAX_FLUSH_PAUSE)
