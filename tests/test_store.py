@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from lanchat.core.events import StoredMessage
 from lanchat.core.model import Actor
-from lanchat.core.ports import AccountRecord, ChannelRecord
+from lanchat.core.ports import AccountRecord, ChannelRecord, MessageRef
 from lanchat.store import sqlite as sqlite_store
 from lanchat.store.schema import _MIGRATIONS, current_version
 from lanchat.store.sqlite import SqliteStore
@@ -396,5 +396,106 @@ async def test_account_lookups_see_other_writers_at_once_and_wait_out_a_lock(tmp
         assert found is not None
         assert found.password_hash == "h2"
         other.close()
+    finally:
+        await store.close()
+
+
+def _at(n: int, time_ms: int, conversation: str) -> StoredMessage:
+    return StoredMessage(f"id{n:04d}", time_ms, "PRIVMSG", Actor("ann", "~a", "h"), conversation, conversation, f"m{n}")
+
+
+async def _history(store: SqliteStore, conversation: str) -> dict[str, list[str]]:
+    """The same conversation read the ways CHATHISTORY reads it."""
+
+    async def texts(after: MessageRef | None, before: MessageRef | None, limit: int, newest_first: bool) -> list[str]:
+        found = await store.query(conversation, after=after, before=before, limit=limit, newest_first=newest_first)
+        return [m.text for m in found]
+
+    return {
+        "latest 4": await texts(None, None, 4, True),
+        "all": await texts(None, None, 100, False),
+        "before id0014": await texts(None, MessageRef("id0014"), 3, True),
+        "after id0003": await texts(MessageRef("id0003"), None, 5, False),
+        "after t+5": await texts(MessageRef(None, 1_000_005), None, 50, False),
+    }
+
+
+async def test_history_reads_the_same_whether_messages_are_in_the_conversation_index_yet_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "CONV_INDEX_CHUNK", 8)
+    path = tmp_path / "s.db"
+    # 21 messages over two conversations; #a's times go back once (a clock set back), so the
+    # time order is not the storage order and the two parts must be merged by time.
+    times = [1_000_000 + n for n in range(1, 22)]
+    times[16] = 1_000_004
+    sent = [_at(n, times[n - 1], "#a" if n % 3 else "#b") for n in range(1, 22)]
+    expected_a = [m.text for m in sorted((m for m in sent if m.conversation == "#a"), key=lambda m: m.time_ms)]
+    expected = {
+        "latest 4": expected_a[-4:],
+        "all": expected_a,
+        "before id0014": ["m10", "m11", "m13"],
+        "after id0003": ["m4", "m17", "m5", "m7", "m8"],
+        "after t+5": expected_a[expected_a.index("m7") :],
+    }
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        for message in sent:
+            await store.append(message, ())
+        # Indexed in bulk after every 8 messages: 16 in conv_index, the newest 5 read from messages.
+        assert _table(path, "SELECT value FROM settings WHERE key = 'conv_seq'") == [("16",)]
+        assert _table(path, "SELECT COUNT(*) FROM conv_index") == [(16,)]
+        assert await _history(store, "#a") == expected
+        assert await store.latest_times(["#a", "#b"], 0, 2_000_000) == {"#a": 1_000_020, "#b": 1_000_021}
+        # A message redacted after it was indexed disappears from history like one that was not.
+        await store.redact("id0002", "ann", "oops", 5)
+        await store.redact("id0020", "ann", "oops", 6)
+        assert [m.text for m in await store.query("#a", after=None, before=None, limit=3, newest_first=False)] == [
+            "m1",
+            "m4",
+            "m17",
+        ]
+        assert "m20" not in (await _history(store, "#a"))["all"]
+    finally:
+        await store.close()
+    # Closing indexes the rest, and the history reads the same after a restart.
+    assert _table(path, "SELECT value FROM settings WHERE key = 'conv_seq'") == [("21",)]
+    assert _table(path, "SELECT COUNT(*) FROM conv_index") == [(21,)]
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        remaining = [text for text in expected_a if text not in ("m2", "m20")]
+        history = await _history(store, "#a")
+        assert history["all"] == remaining
+        assert history["latest 4"] == remaining[-4:]
+    finally:
+        await store.close()
+
+
+async def test_a_database_from_before_the_conversation_index_gets_its_history_indexed(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("".join(_MIGRATIONS[:-1]) + f"PRAGMA user_version = {len(_MIGRATIONS) - 1};")
+    conn.executemany(
+        "INSERT INTO messages(msgid, time_ms, kind, nick, user, host, target, conv, text)"
+        " VALUES (?, ?, 'PRIVMSG', 'ann', '~a', 'h', ?, ?, ?)",
+        [("o1", 10, "#a", "#a", "first"), ("o2", 20, "#b", "#b", "other"), ("o3", 30, "#a", "#a", "second")],
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert _table(path, "SELECT conv, time_ms, seq FROM conv_index") == [
+            ("#a", 10, 1),
+            ("#a", 30, 3),
+            ("#b", 20, 2),
+        ]
+        assert _table(path, "SELECT value FROM settings WHERE key = 'conv_seq'") == [("3",)]
+        assert _table(path, "SELECT name FROM sqlite_master WHERE name = 'messages_conv_time'") == []
+        await store.append(_at(4, 40, "#a"), ())
+        latest = await store.query("#a", after=None, before=None, limit=10, newest_first=True)
+        assert [m.text for m in latest] == ["first", "second", "m4"]
     finally:
         await store.close()
