@@ -1,5 +1,5 @@
-"""The SQLite store on its own: migrations from older databases, bulk full-text indexing,
-and group commit surviving a failing write."""
+"""The SQLite store on its own: migrations from older databases, bulk full-text and
+conversation indexing, and group commit surviving a failing write."""
 
 from __future__ import annotations
 
