@@ -469,6 +469,9 @@ async def test_history_reads_the_same_whether_messages_are_in_the_conversation_i
         history = await _history(store, "#a")
         assert history["all"] == remaining
         assert history["latest 4"] == remaining[-4:]
+        # Now from conv_index alone; a redacted message still counts as activity, as before.
+        assert await store.latest_times(["#a", "#b", "#c"], 0, 2_000_000) == {"#a": 1_000_020, "#b": 1_000_021}
+        assert await store.latest_times(["#a", "#b"], 1_000_020, 2_000_000) == {"#b": 1_000_021}
     finally:
         await store.close()
 

@@ -835,15 +835,15 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> dict[str, int]:
             out: dict[str, int] = {}
-            upto = _conv_indexed_upto(conn)
+            # The messages not in conv_index yet, scanned once for all the conversations.
+            recent = dict(
+                conn.execute(
+                    "SELECT conv, MAX(time_ms) FROM messages WHERE seq > ? GROUP BY conv", (_conv_indexed_upto(conn),)
+                ).fetchall()
+            )
             for conv in conversations:
-                times = [
-                    conn.execute("SELECT MAX(time_ms) FROM conv_index WHERE conv = ?", (conv,)).fetchone()[0],
-                    conn.execute(
-                        "SELECT MAX(time_ms) FROM messages WHERE seq > ? AND conv = ?", (upto, conv)
-                    ).fetchone()[0],
-                ]
-                latest = max((t for t in times if t is not None), default=None)
+                indexed = conn.execute("SELECT MAX(time_ms) FROM conv_index WHERE conv = ?", (conv,)).fetchone()[0]
+                latest = max((t for t in (indexed, recent.get(conv)) if t is not None), default=None)
                 if latest is not None and since_ms < latest < until_ms:
                     out[conv] = latest
             return out
