@@ -112,32 +112,41 @@ def _account_from_row(row: tuple[Any, ...]) -> AccountRecord:
     return AccountRecord(name, key, password_hash, bool(admin), created_ms, last_seen_ms)
 
 
+def _last_seq(conn: sqlite3.Connection) -> int:
+    """The seq of the newest stored message (0 when there is none)."""
+    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0])
+
+
+def _indexed_upto(conn: sqlite3.Connection, mark: str) -> int:
+    """The seq up to which every stored message is in an index built in bulk; ``mark`` is its
+    key in settings: 'fts_seq' (full text) or 'conv_seq' (conv_index)."""
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (mark,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _set_indexed_upto(conn: sqlite3.Connection, mark: str, seq: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (mark, str(seq)))
+
+
 def _index_some(conn: sqlite3.Connection) -> bool:
     """Index the next INDEX_CHUNK stored messages; True while more are waiting."""
-    row = conn.execute("SELECT value FROM settings WHERE key = 'fts_seq'").fetchone()
-    done = int(row[0]) if row else 0
-    top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0])
+    done = _indexed_upto(conn, "fts_seq")
+    top = _last_seq(conn)
     upto = min(top, done + INDEX_CHUNK)
     if upto > done:
         conn.execute(
             "INSERT INTO messages_fts(rowid, text) SELECT seq, text FROM messages WHERE seq > ? AND seq <= ?",
             (done, upto),
         )
-        conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('fts_seq', ?)", (str(upto),))
+        _set_indexed_upto(conn, "fts_seq", upto)
     return upto < top
-
-
-def _conv_indexed_upto(conn: sqlite3.Connection) -> int:
-    """The seq up to which every stored message is in conv_index."""
-    row = conn.execute("SELECT value FROM settings WHERE key = 'conv_seq'").fetchone()
-    return int(row[0]) if row else 0
 
 
 def _index_conversations(conn: sqlite3.Connection) -> int:
     """Add every stored message not in conv_index yet, sorted so that the messages of one
     conversation share its index pages; the number added."""
-    done = _conv_indexed_upto(conn)
-    top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0])
+    done = _indexed_upto(conn, "conv_seq")
+    top = _last_seq(conn)
     if top <= done:
         return 0
     conn.execute(
@@ -145,7 +154,7 @@ def _index_conversations(conn: sqlite3.Connection) -> int:
         " WHERE seq > ? ORDER BY conv, time_ms, seq",
         (done,),
     )
-    conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('conv_seq', ?)", (str(top),))
+    _set_indexed_upto(conn, "conv_seq", top)
     return top - done
 
 
@@ -300,8 +309,7 @@ class SqliteStore:
         with conn:  # what a server that was killed had not folded yet
             conn.execute("BEGIN")
             _fold_all(conn)
-        top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0])
-        self._conv_unindexed = top - _conv_indexed_upto(conn)
+        self._conv_unindexed = _last_seq(conn) - _indexed_upto(conn, "conv_seq")
         self._writer_conn = conn
 
     async def close(self) -> None:
@@ -742,7 +750,7 @@ class SqliteStore:
                 params += [time_ms, seq]
             order = "DESC" if newest_first else "ASC"
             columns = ", ".join(f"m.{c}" for c in _MESSAGE_COLUMNS.split(", "))
-            upto = _conv_indexed_upto(conn)
+            upto = _indexed_upto(conn, "conv_seq")
             # What conv_index holds (CROSS JOIN: walk the index, then fetch each row by seq),
             # and the newest messages it does not hold yet, scanned by seq; merged below.
             indexed = conn.execute(
@@ -836,10 +844,9 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> dict[str, int]:
             out: dict[str, int] = {}
             # The messages not in conv_index yet, scanned once for all the conversations.
+            upto = _indexed_upto(conn, "conv_seq")
             recent = dict(
-                conn.execute(
-                    "SELECT conv, MAX(time_ms) FROM messages WHERE seq > ? GROUP BY conv", (_conv_indexed_upto(conn),)
-                ).fetchall()
+                conn.execute("SELECT conv, MAX(time_ms) FROM messages WHERE seq > ? GROUP BY conv", (upto,)).fetchall()
             )
             for conv in conversations:
                 indexed = conn.execute("SELECT MAX(time_ms) FROM conv_index WHERE conv = ?", (conv,)).fetchone()[0]
