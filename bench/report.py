@@ -11,9 +11,17 @@ from typing import Any
 
 from bench.results import Cell
 
-SERVERS = ("lanchat", "ngircd", "inspircd", "ircsink")
-LABELS = {"lanchat": "lanchat", "ngircd": "ngIRCd", "inspircd": "InspIRCd", "ircsink": "ircsink (ceiling)"}
-PEERS = ("ngircd", "inspircd")
+SERVERS = ("lanchat", "ngircd", "inspircd", "pyrelay", "ircsink")
+LABELS = {
+    "lanchat": "lanchat",
+    "ngircd": "ngIRCd",
+    "inspircd": "InspIRCd",
+    "pyrelay": "Python relay (reference)",
+    "ircsink": "ircsink (ceiling)",
+}
+#: The servers with a ratio column lanchat / server (the targets name the two peers; the
+#: Python relay shows how much of a peer's rate Python on one core reaches at all).
+RATIO_TO = ("ngircd", "inspircd", "pyrelay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +229,7 @@ def table(records: list[dict[str, Any]]) -> str:
     counts = sizes(records)
     smoke = bool(session_of(records).get("quick"))
     present = [s for s in SERVERS if any(k[2] == s for k in cells)]
-    peers = [p for p in PEERS if p in present]
+    peers = [p for p in RATIO_TO if p in present]
     head = ["scenario", "unit", *(LABELS[s] for s in present), *(f"lanchat / {LABELS[p]}" for p in peers), "target"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for metric in METRICS:

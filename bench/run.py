@@ -845,8 +845,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--servers",
         type=_csv(SERVER_NAMES),
         default=list(SERVER_NAMES),
-        help=f"comma-separated (default {','.join(SERVER_NAMES)}; ircsink, the generator's ceiling,"
-        " runs only in the rate and connect scenarios)",
+        help=f"comma-separated (default {','.join(SERVER_NAMES)}; the references, pyrelay (the bare"
+        " Python relay) and ircsink (the generator's ceiling), run only in the rate and connect scenarios)",
     )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each headline point (default 3)")
     parser.add_argument("--duration", type=float, default=0, help="measured seconds per rate run (default 5)")

@@ -124,7 +124,7 @@ class ServerKind(ABC):
     concurrency: ClassVar[int]
     #: Speaks CAP (IRCv3) with echo-message and message-tags.
     ircv3: ClassVar[bool] = False
-    #: A reference, not a peer: measured where it shows the load generator's own limit.
+    #: A reference, not a peer: measured only in the rate and connect scenarios.
     ceiling: ClassVar[bool] = False
 
     def __init__(self, pinning: Pinning) -> None:
@@ -293,8 +293,28 @@ class IrcSink(ServerKind):
         return "ircsink (../shared/bench)"
 
 
+class PyRelay(ServerKind):
+    """``bench/pyrelay.py``: the bare Python relay the issue compares with (ircsink's protocol
+    in CPython on uvloop, one write per connection per loop iteration, nothing else). It shows
+    how much of a C server's rate a Python server on one core can reach at all."""
+
+    name = "pyrelay"
+    label = "Python relay"
+    concurrency = 256
+    ceiling = True
+    #: It exits by itself after this long, should the driver die without stopping it.
+    LIFETIME_S = 3600
+
+    def command(self, rundir: Path, port: int, data_dir: Path | None) -> list[str]:
+        relay = Path(__file__).resolve().with_name("pyrelay.py")
+        return [sys.executable, str(relay), "--port", str(port), "--lifetime", str(self.LIFETIME_S)]
+
+    def version(self) -> str:
+        return f"Python relay (bench/pyrelay.py, Python {sys.version.split()[0]})"
+
+
 #: Every server the driver knows, in table order.
-SERVER_NAMES = ("lanchat", "ngircd", "inspircd", "ircsink")
+SERVER_NAMES = ("lanchat", "ngircd", "inspircd", "pyrelay", "ircsink")
 
 
 def make_servers(
@@ -314,6 +334,8 @@ def make_servers(
             out.append(Ngircd(pinning, install=install))
         elif name == "inspircd":
             out.append(Inspircd(pinning, install=install))
+        elif name == "pyrelay":
+            out.append(PyRelay(pinning))
         elif name == "ircsink":
             out.append(IrcSink(pinning, ircsink))
         else:
