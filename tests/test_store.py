@@ -502,3 +502,65 @@ async def test_a_database_from_before_the_conversation_index_gets_its_history_in
         assert [m.text for m in latest] == ["first", "second", "m4"]
     finally:
         await store.close()
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames in the WAL file, from its size (32-byte header, then a 24-byte header per page)."""
+    wal = path.with_name(path.name + "-wal")
+    page = sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+    return max(0, (wal.stat().st_size - 32) // (page + 24)) if wal.exists() else 0
+
+
+async def test_commits_never_checkpoint_and_the_checkpointer_copies_the_wal_while_writes_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.db"
+    text = "x" * 3000  # about a page per message
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_INTERVAL", 3600.0)  # after the first, none
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        for start in range(0, 2500, 50):
+            await asyncio.gather(*(store.append(_message(n, text), ()) for n in range(start, start + 50)))
+        # SQLite's own checkpoint at 1,000 pages would have started the WAL over long ago.
+        assert _wal_frames(path) > 2000
+        size_before = path.stat().st_size
+        monkeypatch.setattr(sqlite_store, "CHECKPOINT_INTERVAL", 0.0)
+        await store.append(_message(9999, "after"), ())
+        for _ in range(100):  # the checkpointer runs beside the loop: wait for its copy
+            if path.stat().st_size > size_before + 2000 * 3000:
+                break
+            await asyncio.sleep(0.05)
+        assert path.stat().st_size > size_before + 2000 * 3000
+        assert len(await store.query("#c", after=None, before=None, limit=5000, newest_first=False)) == 2501
+    finally:
+        await store.close()
+    assert _wal_frames(path) == 0  # all copied into the database file at close
+
+
+async def test_writes_wait_out_the_checkpointer_starting_the_wal_over_and_none_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every commit followed by a checkpoint that starts the WAL over (waiting for the readers
+    # of the store and of this test), while the writer also reads before it writes (the
+    # full-text index): a transaction that took the write lock late failed "database is
+    # locked" here.
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_INTERVAL", 0.0)
+    monkeypatch.setattr(sqlite_store, "WAL_RESTART_FRAMES", 1)
+    monkeypatch.setattr(sqlite_store, "INDEX_CHUNK", 7)
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        reader = sqlite3.connect(path, check_same_thread=False)
+        for start in range(0, 600, 30):
+            batch = [store.append(_message(n, f"word{n} text"), ()) for n in range(start, start + 30)]
+            reader.execute("SELECT COUNT(*) FROM messages").fetchone()
+            await asyncio.gather(*batch, store.index_pending(), store.latest_times(["#c"], 0, 2**62))
+        reader.close()
+        found = await store.search(["#c"], ["word599"], sender=None, after_ms=None, before_ms=None, limit=5)
+        assert [m.msgid for m in found] == ["id0599"]
+        assert len(await store.query("#c", after=None, before=None, limit=1000, newest_first=False)) == 600
+        assert _wal_frames(path) < 600  # started over, not grown by every commit
+    finally:
+        await store.close()

@@ -54,17 +54,44 @@ FOLD_AFTER = 2000
 #: gathering what arrives meanwhile into one saves CPU; an idle store commits at the end of
 #: the current loop iteration.
 COMMIT_WINDOW = 0.002
+#: Checkpoints (copying the WAL into the database file, with an fsync) run on a thread of
+#: their own, at most this often while writes come (seconds). SQLite's own, inside the commit
+#: that crossed 1,000 WAL pages, held that commit and every message waiting for it 10-75 ms
+#: here, several times a second under load.
+CHECKPOINT_INTERVAL = 1.0
+#: WAL frames past which the checkpointer also starts the WAL over. A passive checkpoint never
+#: catches up with a writer that never pauses, and SQLite only starts the WAL over after one
+#: that did: under a sustained load the file would grow without end. Starting over blocks the
+#: writer for a moment (the frames left to copy, an fsync), once per ~64 MiB of WAL.
+WAL_RESTART_FRAMES = 16384
+#: How long the checkpointer waits for readers or the writer before it gives up a restart
+#: (and tries again after the next interval).
+RESTART_WAIT_MS = 100
 _MESSAGE_COLUMNS = "msgid, time_ms, kind, nick, user, host, account, bot, target, conv, text, tags, redacted_by"
 
 
-def connect(path: Path, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 30000) -> sqlite3.Connection:
-    """Open the database file with the settings every connection uses."""
+def connect(
+    path: Path, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 30000, auto_checkpoint: bool = True
+) -> sqlite3.Connection:
+    """Open the database file with the settings every connection uses (``auto_checkpoint``
+    False: its commits never checkpoint; someone else must)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    if not auto_checkpoint:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
     return conn
+
+
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Copy the WAL into the database file without holding up the writer, and start the WAL
+    over when it has grown past WAL_RESTART_FRAMES; (frames in the WAL, frames copied)."""
+    _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    if frames >= WAL_RESTART_FRAMES:
+        _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+    return int(frames), int(copied)
 
 
 def _row_to_message(row: sqlite3.Row | tuple[Any, ...]) -> StoredMessage:
@@ -266,6 +293,10 @@ class SqliteStore:
         self.path = path
         self._synchronous = synchronous
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpointing = False
+        self._last_checkpoint = 0.0
         self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
         self._loop_conn: sqlite3.Connection | None = None
@@ -304,7 +335,7 @@ class SqliteStore:
 
     def _open_writer(self) -> None:
         self.path.touch(mode=0o600, exist_ok=True)
-        conn = connect(self.path, synchronous=self._synchronous)
+        conn = connect(self.path, synchronous=self._synchronous, auto_checkpoint=False)
         migrate(conn)
         with conn:  # what a server that was killed had not folded yet
             conn.execute("BEGIN")
@@ -325,12 +356,28 @@ class SqliteStore:
             await self.fold_dm_log()
         await self.flush()
         loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._checkpoint_pool, self._close_checkpointer)
+        self._checkpoint_pool.shutdown(wait=True)
         await loop.run_in_executor(self._writer_pool, self._close_writer)
         self._writer_pool.shutdown(wait=True)
         self._reader_pool.shutdown(wait=True)
         if self._loop_conn is not None:
             self._loop_conn.close()
             self._loop_conn = None
+
+    def _close_checkpointer(self) -> None:
+        """Copy the whole WAL into the database file and empty it: a stopped server's data
+        is all in ``lanchat.db``."""
+        conn = self._checkpoint_conn or connect(
+            self.path, synchronous=self._synchronous, busy_timeout_ms=RESTART_WAIT_MS
+        )
+        self._checkpoint_conn = None
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:  # the WAL still holds it: the next start reads it
+            log.warning("final checkpoint failed: %s", exc)
+        finally:
+            conn.close()
 
     def _close_writer(self) -> None:
         if self._writer_conn is not None:
@@ -398,7 +445,10 @@ class SqliteStore:
         assert conn is not None, "store is not open"
         started = time.perf_counter()
         try:
-            conn.execute("BEGIN")
+            # IMMEDIATE: the write lock first. A deferred transaction that read before it
+            # wrote failed at once ("database is locked") when the checkpointer started the
+            # WAL over in between, instead of waiting for it.
+            conn.execute("BEGIN IMMEDIATE")
             results: list[tuple[bool, Any]] = [(True, op(conn)) for op in ops]
             conn.execute("COMMIT")
         except Exception:
@@ -417,7 +467,7 @@ class SqliteStore:
     @staticmethod
     def _run_one_by_one(conn: sqlite3.Connection, ops: list[WriteOp]) -> list[tuple[bool, Any]]:
         results: list[tuple[bool, Any]] = []
-        conn.execute("BEGIN")
+        conn.execute("BEGIN IMMEDIATE")
         try:
             for op in ops:
                 try:
@@ -459,6 +509,28 @@ class SqliteStore:
             self._start_soon(loop)
         elif self._idle is not None:
             self._idle.set()
+        self._checkpoint_soon(loop)
+
+    def _checkpoint_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start a checkpoint on its own thread, unless one runs or ran less than
+        CHECKPOINT_INTERVAL ago."""
+        now = time.perf_counter()
+        if self._checkpointing or now - self._last_checkpoint < CHECKPOINT_INTERVAL:
+            return
+        self._checkpointing = True
+        self._last_checkpoint = now
+        loop.run_in_executor(self._checkpoint_pool, self._run_checkpoint).add_done_callback(self._checkpoint_done)
+
+    def _run_checkpoint(self) -> tuple[int, int]:
+        if self._checkpoint_conn is None:
+            self._checkpoint_conn = connect(self.path, synchronous=self._synchronous, busy_timeout_ms=RESTART_WAIT_MS)
+        return _checkpoint(self._checkpoint_conn)
+
+    def _checkpoint_done(self, done: asyncio.Future[tuple[int, int]]) -> None:
+        self._checkpointing = False
+        if not done.cancelled() and (exc := done.exception()) is not None:
+            # The WAL keeps every commit meanwhile; the next checkpoint copies it.
+            log.warning("checkpoint failed (tried again after the next commit): %s", exc)
 
     def _start_soon(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the next commit, at most one per COMMIT_WINDOW: writes that came while the
