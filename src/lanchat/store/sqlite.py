@@ -297,6 +297,7 @@ class SqliteStore:
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpointing = False
         self._last_checkpoint = 0.0
+        self._closing = False
         self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
         self._loop_conn: sqlite3.Connection | None = None
@@ -345,6 +346,7 @@ class SqliteStore:
 
     async def close(self) -> None:
         """Commit everything pending, then close every connection."""
+        self._closing = True  # the final checkpoint is the last one
         if self._indexer is not None:
             self._indexer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -368,10 +370,12 @@ class SqliteStore:
     def _close_checkpointer(self) -> None:
         """Copy the whole WAL into the database file and empty it: a stopped server's data
         is all in ``lanchat.db``."""
-        conn = self._checkpoint_conn or connect(
-            self.path, synchronous=self._synchronous, busy_timeout_ms=RESTART_WAIT_MS
-        )
-        self._checkpoint_conn = None
+        conn, self._checkpoint_conn = self._checkpoint_conn, None
+        if self._writer_conn is None:  # never opened: nothing to copy, no file to create
+            if conn is not None:
+                conn.close()
+            return
+        conn = conn or connect(self.path, synchronous=self._synchronous, busy_timeout_ms=RESTART_WAIT_MS)
         try:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:  # the WAL still holds it: the next start reads it
@@ -515,7 +519,7 @@ class SqliteStore:
         """Start a checkpoint on its own thread, unless one runs or ran less than
         CHECKPOINT_INTERVAL ago."""
         now = time.perf_counter()
-        if self._checkpointing or now - self._last_checkpoint < CHECKPOINT_INTERVAL:
+        if self._checkpointing or self._closing or now - self._last_checkpoint < CHECKPOINT_INTERVAL:
             return
         self._checkpointing = True
         self._last_checkpoint = now
