@@ -507,7 +507,11 @@ async def test_a_database_from_before_the_conversation_index_gets_its_history_in
 def _wal_frames(path: Path) -> int:
     """Frames in the WAL file, from its size (32-byte header, then a 24-byte header per page)."""
     wal = path.with_name(path.name + "-wal")
-    page = sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0]
+    conn = sqlite3.connect(path)
+    try:
+        page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
     return max(0, (wal.stat().st_size - 32) // (page + 24)) if wal.exists() else 0
 
 
