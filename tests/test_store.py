@@ -568,3 +568,29 @@ async def test_writes_wait_out_the_checkpointer_starting_the_wal_over_and_none_i
         assert _wal_frames(path) < 600  # started over, not grown by every commit
     finally:
         await store.close()
+
+
+async def test_a_store_closing_beside_another_user_of_the_database_leaves_the_wal_to_it(tmp_path: Path) -> None:
+    # Like `lanchat user add` while the server runs: the closing store cannot empty the WAL
+    # (the server still reads from it) and leaves it, losing nothing; the server's own close
+    # empties it later.
+    path = tmp_path / "s.db"
+    server = SqliteStore(path)
+    await server.open()
+    try:
+        await asyncio.gather(*(server.append(_message(n, f"server {n}"), ()) for n in range(50)))
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM messages").fetchone()  # a read transaction on the WAL
+        admin = SqliteStore(path)
+        await admin.open()
+        await admin.add_account(AccountRecord("bob", "bob", "hash", created_ms=1))
+        await admin.close()
+        reader.execute("COMMIT")
+        reader.close()
+        assert _wal_frames(path) > 0
+        assert await server.get_account("bob") is not None
+        assert len(await server.query("#c", after=None, before=None, limit=100, newest_first=False)) == 50
+    finally:
+        await server.close()
+    assert _wal_frames(path) == 0

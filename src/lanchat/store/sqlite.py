@@ -375,8 +375,11 @@ class SqliteStore:
             if conn is not None:
                 conn.close()
             return
-        conn = conn or connect(self.path, synchronous=self._synchronous, busy_timeout_ms=RESTART_WAIT_MS)
+        # No waiting: when someone else still uses the database (a server, while this is
+        # `lanchat user add`), it gives up at once rather than hold that server's writer.
+        conn = conn or connect(self.path, synchronous=self._synchronous, busy_timeout_ms=0)
         try:
+            conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:  # the WAL still holds it: the next start reads it
             log.warning("final checkpoint failed: %s", exc)
