@@ -594,3 +594,31 @@ async def test_a_store_closing_beside_another_user_of_the_database_leaves_the_wa
     finally:
         await server.close()
     assert _wal_frames(path) == 0
+
+
+async def test_a_second_store_opens_beside_a_server_that_keeps_writing(tmp_path: Path) -> None:
+    # `lanchat user add` while the server stores messages: opening folds the direct-message
+    # log left behind (reading it, then writing), and must wait for the server's commits
+    # rather than fail "database is locked" when one lands in between.
+    path = tmp_path / "s.db"
+    server = SqliteStore(path)
+    await server.open()
+    stop = asyncio.Event()
+
+    async def keep_writing() -> None:
+        n = 0
+        while not stop.is_set():
+            parties = (("ann", "bob", "bob"), ("bob", "ann", "ann"))
+            await asyncio.gather(*(server.append(_message(n + i, "dm", "ann|bob"), parties) for i in range(20)))
+            n += 20
+
+    writing = asyncio.create_task(keep_writing())
+    try:
+        for _ in range(15):
+            admin = SqliteStore(path)
+            await admin.open()
+            await admin.close()
+    finally:
+        stop.set()
+        await writing
+        await server.close()

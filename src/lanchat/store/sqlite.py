@@ -339,7 +339,9 @@ class SqliteStore:
         conn = connect(self.path, synchronous=self._synchronous, auto_checkpoint=False)
         migrate(conn)
         with conn:  # what a server that was killed had not folded yet
-            conn.execute("BEGIN")
+            # IMMEDIATE, as every write here: read-then-write beside a running server (this
+            # is `lanchat user add`, say) would otherwise fail when the server commits between.
+            conn.execute("BEGIN IMMEDIATE")
             _fold_all(conn)
         self._conv_unindexed = _last_seq(conn) - _indexed_upto(conn, "conv_seq")
         self._writer_conn = conn
