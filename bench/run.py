@@ -235,8 +235,8 @@ class Driver:
         return noise
 
     def measured_servers(self) -> list[ServerKind]:
-        """The servers of the scenarios where a ceiling tells nothing (idle, reconnect)."""
-        return [kind for kind in self.servers if not kind.ceiling]
+        """The servers of the scenarios where a reference tells nothing (idle, reconnect)."""
+        return [kind for kind in self.servers if not kind.reference]
 
     def lanchat(self) -> Lanchat | None:
         """The lanchat server kind, when it is measured."""

@@ -125,7 +125,7 @@ class ServerKind(ABC):
     #: Speaks CAP (IRCv3) with echo-message and message-tags.
     ircv3: ClassVar[bool] = False
     #: A reference, not a peer: measured only in the rate and connect scenarios.
-    ceiling: ClassVar[bool] = False
+    reference: ClassVar[bool] = False
 
     def __init__(self, pinning: Pinning) -> None:
         self.pinning = pinning
@@ -276,7 +276,7 @@ class IrcSink(ServerKind):
     name = "ircsink"
     label = "ircsink"
     concurrency = 256
-    ceiling = True
+    reference = True
     #: It exits by itself after this long, should the driver die without stopping it.
     LIFETIME_S = 3600
 
@@ -301,7 +301,7 @@ class PyRelay(ServerKind):
     name = "pyrelay"
     label = "Python relay"
     concurrency = 256
-    ceiling = True
+    reference = True
     #: It exits by itself after this long, should the driver die without stopping it.
     LIFETIME_S = 3600
 
