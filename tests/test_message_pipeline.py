@@ -6,7 +6,11 @@ follow the messages)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import sqlite3
+
+import pytest
 
 from lanchat.proto.message import Message
 from tests.conftest import RunningServer
@@ -96,3 +100,66 @@ async def test_messages_sent_just_before_hanging_up_are_delivered_before_the_qui
     history = await server.app.store.query("#chan", after=None, before=None, limit=100, newest_first=False)
     assert [m.text for m in history if m.kind == "PRIVMSG"] == [f"last words {n}" for n in range(40)]
     await asyncio.wait_for(alice.closed(), 5)
+
+
+async def test_plain_channel_messages_keep_their_order_among_echoes_errors_and_replies(server: RunningServer) -> None:
+    # Unlabeled lines to a channel take the server's hot path; the lines it does not take
+    # (errors here) go the general way, and still answer in their place.
+    alice = await server.user("alice", caps=["echo-message"])
+    bob = await server.user("bob")
+    await join_all("#chan", alice, bob)
+    await join_all("#quiet", bob, alice)
+    await bob.request("MODE #quiet +m")
+    await alice.sync()
+
+    burst = [f"PRIVMSG #chan :line {n}" for n in range(150)]
+    burst[75:75] = ["PRIVMSG #nowhere :lost", "PRIVMSG #quiet :hush", "NOTICE #nowhere :silently lost"]
+    await _burst(alice, [*burst, "PING :end"])
+    replies = await alice.sync()
+
+    shown = [(m.command, m.params[-1]) for m in replies]
+    echoes = [("PRIVMSG", f"line {n}") for n in range(150)]
+    assert shown[:75] == echoes[:75]
+    assert [command for command, _ in shown[75:77]] == ["403", "404"]
+    assert shown[77:152] == echoes[75:]
+    assert shown[152] == ("PONG", "end")
+    assert lines(await bob.sync()) == [canon(f":{mask('alice')} PRIVMSG #chan :line {n}") for n in range(150)]
+
+
+async def test_a_message_the_store_refuses_is_answered_and_the_next_ones_go_on(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = await server.user("alice", caps=ECHO_CAPS)
+    bob = await server.user("bob")
+    await join_all("#chan", alice, bob)
+    # A real SQLite failure for one message: a trigger on the server's own database file.
+    with contextlib.closing(sqlite3.connect(server.app.store.path)) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.text LIKE 'poison%'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+        db.commit()
+
+    await _burst(
+        alice,
+        [
+            "PRIVMSG #chan :fine 1",
+            "PRIVMSG #chan :poison plain",  # the hot path
+            "PRIVMSG #chan :fine 2",
+            "@label=p PRIVMSG #chan :poison labeled",  # the general path
+            "PRIVMSG #chan :fine 3",
+        ],
+    )
+    replies = await alice.sync()
+
+    assert [(m.command, m.params[-1], m.tags.get("label")) for m in replies] == [
+        ("PRIVMSG", "fine 1", None),
+        ("400", "Internal error; the server logged it", None),
+        ("PRIVMSG", "fine 2", None),
+        ("400", "Internal error; the server logged it", "p"),
+        ("PRIVMSG", "fine 3", None),
+    ]
+    assert [m.params[-1] for m in await bob.sync()] == ["fine 1", "fine 2", "fine 3"]
+    history = await server.app.store.query("#chan", after=None, before=None, limit=10, newest_first=False)
+    assert [m.text for m in history if m.kind == "PRIVMSG"] == ["fine 1", "fine 2", "fine 3"]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == ["PRIVMSG failed"] * 2

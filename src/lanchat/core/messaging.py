@@ -58,19 +58,33 @@ class MessageService:
         if target[:1] in STATUS_PREFIXES and is_channel(target[1:]):
             status, name = target[0], target[1:]
         if is_channel(name):
-            channel = self.state.existing_channel(name)
-            self._check_can_send(session, channel, kind, text)
-            record = self._record(session, kind, channel.name, channel.key, text, tags)
-            event = MessageSent(record, status, lines)
-            if status or not self._storable(kind, tags):
-                self._deliver_to_channel(channel, event, session)
-                return _done()
-            return self._store_then(record, (), lambda: self._deliver_to_channel(channel, event, session))
+            return self.send_to_channel(session, self.state.existing_channel(name), kind, text, tags, status, lines)
         message = (kind, text, tags, lines)
         peer = self.state.session(target)
         if peer is not None:  # no waiting before the append: order with other commands is kept
             return self._send_direct(session, [peer], self.state.identity(peer), peer.nick, message)
         return asyncio.ensure_future(self._send_offline(session, target, message))
+
+    def send_to_channel(
+        self,
+        session: Session,
+        channel: Channel,
+        kind: str,
+        text: str,
+        tags: dict[str, str],
+        status: str = "",
+        lines: tuple[tuple[str, bool], ...] = (),
+    ) -> asyncio.Future[None]:
+        """:meth:`send` to a channel already looked up (``status`` "@" or "+" for its ops or
+        voiced members only). Raises :class:`ChatError` at once when the session may not send
+        there; the future completes once the message is stored and delivered."""
+        self._check_can_send(session, channel, kind, text)
+        record = self._record(session, kind, channel.name, channel.key, text, tags)
+        event = MessageSent(record, status, lines)
+        if status or not self._storable(kind, tags):
+            self._deliver_to_channel(channel, event, session)
+            return _done()
+        return self._store_then(record, (), lambda: self._deliver_to_channel(channel, event, session))
 
     def _check_can_send(self, session: Session, channel: Channel, kind: str, text: str) -> None:
         status = channel.members.get(session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lanchat.core.model import Session
 from lanchat.irc.link import Link
@@ -155,7 +155,7 @@ class Client:
         self.rb: ReplyBuffer | None = None
         #: The last of this connection's messages still on their way to the store, and how
         #: many are (see IrcServer._dispatch: later messages go on meanwhile).
-        self.storing: asyncio.Future[object] | None = None
+        self.storing: asyncio.Future[Any] | None = None
         self.storing_count = 0
         self.batch: MultilineBatch | None = None
         self.connected_at = time.monotonic()

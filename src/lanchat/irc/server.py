@@ -8,6 +8,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from lanchat import __version__
 from lanchat.config import Config
@@ -26,6 +27,7 @@ from lanchat.irc.client import LOGIN_WAIT_ALLOWANCE, Client, User
 from lanchat.irc.commands import COMMANDS
 from lanchat.irc.delivery import ACTING, Delivery
 from lanchat.irc.errors import reply_error
+from lanchat.irc.handlers.messaging import client_tags, too_long_to_relay
 from lanchat.irc.isupport import MULTILINE_MAX_BYTES, MULTILINE_MAX_LINES, isupport_tokens
 from lanchat.irc.link import Link
 from lanchat.irc.outbox import Outbox
@@ -153,9 +155,57 @@ class IrcServer:
             self._protocol_error(client, raw, exc)
             return None
         verb = msg.command.upper()
-        if client.batch is not None and "batch" in msg.tags and verb != "BATCH":
-            verb = "BATCH-LINE"
+        if client.batch is not None:
+            if "batch" in msg.tags and verb != "BATCH":
+                verb = "BATCH-LINE"
+        elif verb in _PIPELINED_VERBS and self._channel_message(client, msg, verb):
+            return None
         return self._dispatch(client, msg, verb)
+
+    def _channel_message(self, client: Client, msg: Message, verb: str) -> bool:
+        """The hot path: a plain ``PRIVMSG #channel :text`` (or NOTICE) that its sender may
+        send, without a label, while fewer than PIPELINE_DEPTH of its messages are being
+        stored. Does what the general path (``_dispatch``, ``_run``, the PRIVMSG handler)
+        does for such a line, without the machinery other commands need: no reply buffer
+        to fill (the one line back is the echo, queued directly), no handler lookup, one
+        callback of its own once stored. Returns False, having done nothing, for any other
+        line, errors included: the general path then handles and answers it."""
+        session = client.session
+        params = msg.params
+        if session is None or len(params) < 2 or "label" in msg.tags:
+            return False
+        target, text = params[0], params[1]
+        if not text or not is_channel(target) or "," in target:
+            return False
+        if client.storing is not None and client.storing_count >= PIPELINE_DEPTH:
+            return False
+        channel = self.state.channel(target)
+        if channel is None or too_long_to_relay(client, verb, target, [text]):
+            return False
+        # The echo goes straight to the queue (as a finished command's would): the delivery
+        # knows the acting connection by this reply buffer, already flushed.
+        acting = ReplyBuffer(client, self.name, None)
+        acting.flushed = True
+        token = ACTING.set(acting)
+        try:
+            sent = self.messages.send_to_channel(session, channel, verb, text, client_tags(msg))
+        except ChatError:
+            return False
+        finally:
+            ACTING.reset(token)
+        session.last_active = time.time()
+        client.storing = sent
+        client.storing_count += 1
+        sent.add_done_callback(lambda done: self._channel_message_done(client, verb, done))
+        return True
+
+    def _channel_message_done(self, client: Client, verb: str, done: asyncio.Future[None]) -> None:
+        _stored(client, done)
+        if done.cancelled() or done.exception() is None:
+            return
+        # Not stored (the store failed): answered as the general path would.
+        rb = ReplyBuffer(client, self.name, None)
+        self._completed(client, rb, verb, done)
 
     def _dispatch(self, client: Client, msg: Message, verb: str) -> asyncio.Future[object] | None:
         """Run a command now, or once this connection's messages still being stored are out.
@@ -250,7 +300,7 @@ class IrcServer:
             ACTING.reset(token)
             CONNECTION.reset(conn_token)
 
-    def _completed(self, client: Client, rb: ReplyBuffer, verb: str, done: asyncio.Future[object]) -> None:
+    def _completed(self, client: Client, rb: ReplyBuffer, verb: str, done: asyncio.Future[Any]) -> None:
         if not done.cancelled():
             exc = done.exception()
             if isinstance(exc, ChatError):
@@ -398,7 +448,7 @@ def _pipelinable(server: IrcServer, client: Client, msg: Message, verb: str) -> 
     return is_channel(target) or server.state.session(target) is not None
 
 
-def _stored(client: Client, done: asyncio.Future[object]) -> None:
+def _stored(client: Client, done: asyncio.Future[Any]) -> None:
     client.storing_count -= 1
     if client.storing is done:
         client.storing = None
