@@ -622,3 +622,35 @@ async def test_a_second_store_opens_beside_a_server_that_keeps_writing(tmp_path:
         stop.set()
         await writing
         await server.close()
+
+
+def _open_files_under(folder: Path) -> list[str]:
+    """Files in ``folder`` that this process has open (from /proc/self/fd)."""
+    out = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = fd.readlink()
+        except OSError:  # closed meanwhile (the listing's own fd)
+            continue
+        if target.parent == folder.resolve():
+            out.append(target.name)
+    return out
+
+
+async def test_closing_the_store_closes_every_connection_to_the_database(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db", readers=3)
+    await store.open()
+    await store.append(_message(1, "hello"), ())
+    await store.get_account("ann")  # the event loop's own reader
+
+    async def read() -> None:
+        await store.query("#c", after=None, before=None, limit=10, newest_first=False)
+
+    # Reads at once, so that every reader thread opens its connection.
+    for _ in range(5):
+        await asyncio.gather(*(read() for _ in range(12)))
+    # The writer, the loop's reader and three reader threads: one descriptor each on the file.
+    assert _open_files_under(tmp_path).count("s.db") >= 5
+
+    await store.close()
+    assert _open_files_under(tmp_path) == []

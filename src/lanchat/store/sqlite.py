@@ -300,6 +300,9 @@ class SqliteStore:
         self._closing = False
         self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
+        #: Every reader thread's connection, closed with the store.
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_conns_lock = threading.Lock()
         self._loop_conn: sqlite3.Connection | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._pending: list[tuple[WriteOp, asyncio.Future[Any]]] = []
@@ -365,6 +368,10 @@ class SqliteStore:
         await loop.run_in_executor(self._writer_pool, self._close_writer)
         self._writer_pool.shutdown(wait=True)
         self._reader_pool.shutdown(wait=True)
+        with self._reader_conns_lock:
+            readers, self._reader_conns = self._reader_conns, []
+        for conn in readers:  # their threads have ended: nothing uses them now
+            conn.close()
         if self._loop_conn is not None:
             self._loop_conn.close()
             self._loop_conn = None
@@ -558,6 +565,8 @@ class SqliteStore:
         if conn is None:
             conn = connect(self.path, synchronous=self._synchronous)
             self._local.conn = conn
+            with self._reader_conns_lock:
+                self._reader_conns.append(conn)
         return conn
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
