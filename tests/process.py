@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 FAST_CONFIG = """
 [server]
@@ -37,11 +38,26 @@ def lanchat(
     *args: str, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run a lanchat command to completion."""
+    done: subprocess.CompletedProcess[str] = _run(args, stdin, env, text=True)
+    return done
+
+
+def lanchat_bytes(
+    *args: str, stdin: bytes = b"", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a lanchat command to completion, with raw bytes in and out."""
+    done: subprocess.CompletedProcess[bytes] = _run(args, stdin, env, text=False)
+    return done
+
+
+def _run(
+    args: tuple[str, ...], stdin: str | bytes | None, env: dict[str, str] | None, *, text: bool
+) -> subprocess.CompletedProcess[Any]:
     return subprocess.run(
         [sys.executable, "-m", "lanchat", *args],
         input=stdin,
         capture_output=True,
-        text=True,
+        text=text,
         timeout=60,
         check=False,
         env={**os.environ, **(env or {})},

@@ -8,7 +8,6 @@ import os
 import pty
 import select
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from lanchat import __version__
 from lanchat.core.passwords import PasswordHasher
 from tests.ircclient import IrcTestClient, find
-from tests.process import FAST_CONFIG, ServerProcess, lanchat
+from tests.process import FAST_CONFIG, ServerProcess, lanchat, lanchat_bytes
 
 
 @pytest.fixture
@@ -187,29 +186,26 @@ def test_hash_password_prints_a_verifiable_argon2id_hash() -> None:
     assert PasswordHasher().verify(hashed, "operpassword") == (True, False)
 
 
-def _lanchat_bytes(*args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    """Run a lanchat command under the C locale with raw bytes on standard input."""
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-    return subprocess.run(
-        [sys.executable, "-m", "lanchat", *args], input=stdin, capture_output=True, timeout=60, check=False, env=env
-    )
+#: The C locale: standard input is not UTF-8 for Python there.
+C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 
 
 def test_a_password_that_is_not_utf8_is_refused_with_a_message(tmp_path: Path) -> None:
     data = ["--data", str(tmp_path / "data")]
     latin1 = "pässword\n".encode("latin-1")
     for args in (["hash-password"], ["user", "add", "dora", *data]):
-        result = _lanchat_bytes(*args, "--password-stdin", stdin=latin1)
+        result = lanchat_bytes(*args, "--password-stdin", stdin=latin1, env=C_LOCALE)
         assert result.returncode == 2, result.stderr
         assert b"the password is not UTF-8 text" in result.stderr
         assert b"Traceback" not in result.stderr
-    assert b"dora" not in _lanchat_bytes("user", "list", *data, stdin=b"").stdout
+    assert b"dora" not in lanchat_bytes("user", "list", *data, env=C_LOCALE).stdout
 
     # The same password in UTF-8 (a Windows line ending too) works under the same locale.
-    added = _lanchat_bytes("user", "add", "dora", *data, "--password-stdin", stdin="pässword\r\n".encode())
+    added = lanchat_bytes("user", "add", "dora", *data, "--password-stdin", stdin="pässword\r\n".encode(), env=C_LOCALE)
     assert added.returncode == 0, added.stderr
-    hashed = _lanchat_bytes("hash-password", "--password-stdin", stdin="pässword\n".encode()).stdout.decode().strip()
-    assert PasswordHasher().verify(hashed, "pässword") == (True, False)
+    hashed = lanchat_bytes("hash-password", "--password-stdin", stdin="pässword\n".encode(), env=C_LOCALE)
+    assert hashed.returncode == 0, hashed.stderr
+    assert PasswordHasher().verify(hashed.stdout.decode().strip(), "pässword") == (True, False)
 
 
 def _talk(args: list[str], answers: list[str | bytes]) -> tuple[int, str]:
