@@ -12,6 +12,7 @@ import sqlite3
 
 import pytest
 
+from lanchat.logs import ConnectionFilter
 from lanchat.proto.message import Message
 from tests.conftest import RunningServer
 from tests.ircclient import IrcTestClient, canon, join_all, lines, mask
@@ -129,6 +130,7 @@ async def test_plain_channel_messages_keep_their_order_among_echoes_errors_and_r
 async def test_a_message_the_store_refuses_is_answered_and_the_next_ones_go_on(
     server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.handler.addFilter(ConnectionFilter())  # as the server's own log handlers do
     alice = await server.user("alice", caps=ECHO_CAPS)
     bob = await server.user("bob")
     await join_all("#chan", alice, bob)
@@ -162,4 +164,7 @@ async def test_a_message_the_store_refuses_is_answered_and_the_next_ones_go_on(
     assert [m.params[-1] for m in await bob.sync()] == ["fine 1", "fine 2", "fine 3"]
     history = await server.app.store.query("#chan", after=None, before=None, limit=10, newest_first=False)
     assert [m.text for m in history if m.kind == "PRIVMSG"] == ["fine 1", "fine 2", "fine 3"]
-    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == ["PRIVMSG failed"] * 2
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == ["PRIVMSG failed"] * 2
+    # Both name alice's connection (the first registered: c1).
+    assert [getattr(r, "conn", None) for r in errors] == ["c1", "c1"]

@@ -203,9 +203,12 @@ class IrcServer:
         _stored(client, done)
         if done.cancelled() or done.exception() is None:
             return
-        # Not stored (the store failed): answered as the general path would.
-        rb = ReplyBuffer(client, self.name, None)
-        self._completed(client, rb, verb, done)
+        # Not stored (the store failed): answered and logged as the general path would.
+        token = CONNECTION.set(client.conn_id)
+        try:
+            self._completed(client, ReplyBuffer(client, self.name, None), verb, done)
+        finally:
+            CONNECTION.reset(token)
 
     def _dispatch(self, client: Client, msg: Message, verb: str) -> asyncio.Future[object] | None:
         """Run a command now, or once this connection's messages still being stored are out.
