@@ -171,11 +171,11 @@ class IrcServer:
         callback of its own once stored. Returns False, having done nothing, for any other
         line, errors included: the general path then handles and answers it."""
         session = client.session
-        params = msg.params
-        if session is None or len(params) < 2 or "label" in msg.tags:
+        target = _one_target(client, msg, verb)
+        if session is None or target is None or not is_channel(target) or "label" in msg.tags:
             return False
-        target, text = params[0], params[1]
-        if not text or not is_channel(target) or "," in target:
+        text = msg.params[1]
+        if not text:
             return False
         if client.storing is not None and client.storing_count >= PIPELINE_DEPTH:
             return False
@@ -443,12 +443,19 @@ def _pipelinable(server: IrcServer, client: Client, msg: Message, verb: str) -> 
     """True for a PRIVMSG/NOTICE that the store holds up and nothing else: one target, a
     channel (not ``@#chan``, which is delivered at once) or a nick online now (an offline
     one needs an account lookup first)."""
+    target = _one_target(client, msg, verb)
+    return target is not None and (is_channel(target) or server.state.session(target) is not None)
+
+
+def _one_target(client: Client, msg: Message, verb: str) -> str | None:
+    """The target of a PRIVMSG/NOTICE with text, outside a client batch, to one channel or
+    nick (not a list, not ``@#chan``); None for any other line."""
     if verb not in _PIPELINED_VERBS or len(msg.params) < 2 or client.batch is not None:
-        return False
+        return None
     target = msg.params[0]
     if not target or "," in target or target[0] in STATUS_PREFIXES:
-        return False
-    return is_channel(target) or server.state.session(target) is not None
+        return None
+    return target
 
 
 def _stored(client: Client, done: asyncio.Future[Any]) -> None:
