@@ -4,6 +4,7 @@ conversation indexing, and group commit surviving a failing write."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,17 @@ from lanchat.core.ports import AccountRecord, ChannelRecord, MessageRef
 from lanchat.store import sqlite as sqlite_store
 from lanchat.store.schema import _MIGRATIONS, current_version
 from lanchat.store.sqlite import SqliteStore
+
+
+@contextlib.asynccontextmanager
+async def opened(path: Path) -> AsyncIterator[SqliteStore]:
+    """A store on ``path``, open for the block and closed after it, however it ends."""
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def _message(n: int, text: str, conversation: str = "#c") -> StoredMessage:
@@ -34,21 +46,15 @@ async def test_a_database_from_the_first_schema_is_migrated_and_searchable(tmp_p
     )
     conn.commit()
     conn.close()
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with opened(path) as store:
         assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == current_version()
         await store.append(_message(1, "new printer arrives friday"), ())
         found = await store.search(["#c"], ["printer"], sender=None, after_ms=None, before_ms=None, limit=10)
         assert [m.text for m in found] == ["the printer is jammed again", "new printer arrives friday"]
-    finally:
-        await store.close()
 
 
 async def test_redacted_messages_leave_the_index_whether_indexed_yet_or_not(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "s.db") as store:
         await store.append(_message(1, "secret plans one"), ())
         await store.index_pending()
         await store.append(_message(2, "secret plans two"), ())  # not indexed yet
@@ -63,17 +69,13 @@ async def test_redacted_messages_leave_the_index_whether_indexed_yet_or_not(tmp_
             .fetchall()
         )
         assert rows == []
-    finally:
-        await store.close()
 
 
 async def test_indexing_goes_in_chunks_and_messages_sent_meanwhile_do_not_wait_for_all_of_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sqlite_store, "INDEX_CHUNK", 4)
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "s.db") as store:
         await asyncio.gather(*(store.append(_message(n, f"backlog word{n}"), ()) for n in range(1, 11)))
         commits_before = store.commit_stats.observations
         indexing = asyncio.ensure_future(store.index_pending())
@@ -90,14 +92,10 @@ async def test_indexing_goes_in_chunks_and_messages_sent_meanwhile_do_not_wait_f
         assert [m.text for m in found] == ["backlog word10"]
         found = await store.search(["#c"], ["meanwhile"], sender=None, after_ms=None, before_ms=None, limit=10)
         assert [m.text for m in found] == ["sent meanwhile"]
-    finally:
-        await store.close()
 
 
 async def test_a_failing_write_does_not_take_the_batch_down(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "s.db") as store:
         record = AccountRecord("ann", "ann", "hash")
         first = store.append(_message(1, "kept"), ())
         duplicate = store.append(_message(1, "same msgid: refused"), ())
@@ -114,14 +112,10 @@ async def test_a_failing_write_does_not_take_the_batch_down(tmp_path: Path) -> N
         assert await account is True
         found = await store.query("#c", after=None, before=None, limit=10, newest_first=False)
         assert [m.text for m in found] == ["kept", "kept too"]
-    finally:
-        await store.close()
 
 
 async def test_messages_appended_together_share_one_commit_and_keep_their_order(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "s.db") as store:
         first = store.append(_message(0, "first"), ())
         rest = [store.append(_message(n, f"line {n}"), (("ann", "bob", "bob"),)) for n in range(1, 200)]
         await first
@@ -134,8 +128,6 @@ async def test_messages_appended_together_share_one_commit_and_keep_their_order(
         assert store.batch_stats.total == 200
         assert store.batch_stats.observations == 1
         assert await store.dm_peers("ann", 0, 2**62, 10) == [("bob", "bob", 1_700_000_000_000 + 199)]
-    finally:
-        await store.close()
 
 
 def _table(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -157,12 +149,8 @@ def _dm(n: int, sender: str, peer: str, peer_name: str) -> tuple[StoredMessage, 
 async def quiet_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SqliteStore]:
     """An open store whose background work waits a minute: folds happen only when asked."""
     monkeypatch.setattr(sqlite_store, "INDEX_INTERVAL", 60.0)
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "s.db") as store:
         yield store
-    finally:
-        await store.close()
 
 
 async def test_direct_message_parties_are_logged_then_folded_into_the_conversation_list(
@@ -201,9 +189,8 @@ async def test_direct_message_parties_left_in_the_log_by_a_killed_server_are_fol
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "s.db"
-    store = SqliteStore(path)
-    await store.open()
-    await store.close()
+    async with opened(path):
+        pass  # creates the database
     # What a server killed before its fold leaves behind: entries in dm_log only.
     conn = sqlite3.connect(path)
     with conn:
@@ -212,17 +199,13 @@ async def test_direct_message_parties_left_in_the_log_by_a_killed_server_are_fol
             [("ann", "bob", "bob", 5), ("bob", "ann", "ann", 5), ("ann", "bob", "bobby", 9)],
         )
     conn.close()
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with opened(path) as store:
         assert _table(path, "SELECT * FROM dm_log") == []
         assert sorted(_table(path, "SELECT owner, peer, peer_name, last_ms FROM dm_peers")) == [
             ("ann", "bob", "bobby", 9),
             ("bob", "ann", "ann", 5),
         ]
         assert await store.dm_peers("ann", 0, 2**62, 10) == [("bob", "bobby", 9)]
-    finally:
-        await store.close()
 
 
 async def test_deleting_an_account_removes_its_conversation_list_even_mid_fold(quiet_store: SqliteStore) -> None:
@@ -282,9 +265,7 @@ async def test_under_load_commits_gather_what_arrives_within_the_window(
 ) -> None:
     monkeypatch.setattr(sqlite_store, "COMMIT_WINDOW", 1.0)
     monkeypatch.setattr(sqlite_store, "INDEX_INTERVAL", 60.0)  # no indexing write in between
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "s.db") as store:
         first = store.append(_message(0, "alone"), ())  # an idle store commits in this iteration
         await asyncio.sleep(0)  # the commit has started
         second = store.append(_message(1, "waits for the window"), ())
@@ -304,16 +285,12 @@ async def test_under_load_commits_gather_what_arrives_within_the_window(
         assert [m.text for m in found] == ["alone", "waits for the window"] + [f"line {n}" for n in range(2, 21)] + [
             "idle again"
         ]
-    finally:
-        await store.close()
 
 
 async def test_a_write_sqlite_cannot_bind_fails_alone(tmp_path: Path) -> None:
     """A value over 64 bits raises OverflowError (not sqlite3.Error) inside the writer: only
     that write fails, the messages committed with it are kept."""
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "s.db") as store:
         first = store.append(_message(1, "kept"), ())
         bad_channel = store.save_channel(ChannelRecord("#c", "#c", 1, limit=10**30))
         second = store.append(_message(2, "kept too"), ())
@@ -326,14 +303,10 @@ async def test_a_write_sqlite_cannot_bind_fails_alone(tmp_path: Path) -> None:
         found = await store.query("#c", after=None, before=None, limit=10, newest_first=False)
         assert [m.text for m in found] == ["kept", "kept too"]
         assert [(c.key, c.limit) for c in await store.load_channels()] == [("#d", 5)]
-    finally:
-        await store.close()
 
 
 async def test_a_message_sqlite_cannot_bind_fails_alone(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "s.db") as store:
         first = store.append(_message(1, "kept"), ())
         huge = _message(2, "time out of range")
         bad = store.append(StoredMessage(huge.msgid, 10**30, "PRIVMSG", huge.sender, "#c", "#c", huge.text), ())
@@ -344,16 +317,12 @@ async def test_a_message_sqlite_cannot_bind_fails_alone(tmp_path: Path) -> None:
         await last
         found = await store.query("#c", after=None, before=None, limit=10, newest_first=False)
         assert [m.text for m in found] == ["kept", "kept too"]
-    finally:
-        await store.close()
 
 
 async def test_the_barrier_waits_for_the_delivery_of_a_message_committed_a_moment_ago(tmp_path: Path) -> None:
     """PING answers after the barrier: a message already committed but whose delivery callback
     is still scheduled must be delivered before the barrier completes."""
-    store = SqliteStore(tmp_path / "s.db")
-    await store.open()
-    try:
+    async with opened(tmp_path / "s.db") as store:
         order: list[str] = []
         stored = store.append(_message(0, "hello"), ())
         asyncio.ensure_future(stored).add_done_callback(lambda _: order.append("delivered"))
@@ -364,15 +333,11 @@ async def test_the_barrier_waits_for_the_delivery_of_a_message_committed_a_momen
         await store.barrier()
         order.append("after the barrier")
         assert order == ["delivered", "after the barrier"]
-    finally:
-        await store.close()
 
 
 async def test_account_lookups_see_other_writers_at_once_and_wait_out_a_lock(tmp_path: Path) -> None:
     path = tmp_path / "lanchat.db"
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with opened(path) as store:
         assert await store.get_account("ann") is None
         # Another process (the CLI's `user add`) writes to the same file: seen at the next lookup.
         other = sqlite3.connect(path, isolation_level=None)
@@ -396,8 +361,6 @@ async def test_account_lookups_see_other_writers_at_once_and_wait_out_a_lock(tmp
         assert found is not None
         assert found.password_hash == "h2"
         other.close()
-    finally:
-        await store.close()
 
 
 def _at(n: int, time_ms: int, conversation: str) -> StoredMessage:
@@ -438,9 +401,7 @@ async def test_history_reads_the_same_whether_messages_are_in_the_conversation_i
         "after id0003": ["m4", "m17", "m5", "m7", "m8"],
         "after t+5": expected_a[expected_a.index("m7") :],
     }
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with opened(path) as store:
         for message in sent:
             await store.append(message, ())
         # Indexed in bulk after every 8 messages: 16 in conv_index, the newest 5 read from messages.
@@ -457,14 +418,10 @@ async def test_history_reads_the_same_whether_messages_are_in_the_conversation_i
             "m17",
         ]
         assert "m20" not in (await _history(store, "#a"))["all"]
-    finally:
-        await store.close()
     # Closing indexes the rest, and the history reads the same after a restart.
     assert _table(path, "SELECT value FROM settings WHERE key = 'conv_seq'") == [("21",)]
     assert _table(path, "SELECT COUNT(*) FROM conv_index") == [(21,)]
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with opened(path) as store:
         remaining = [text for text in expected_a if text not in ("m2", "m20")]
         history = await _history(store, "#a")
         assert history["all"] == remaining
@@ -472,8 +429,6 @@ async def test_history_reads_the_same_whether_messages_are_in_the_conversation_i
         # Now from conv_index alone; a redacted message still counts as activity, as before.
         assert await store.latest_times(["#a", "#b", "#c"], 0, 2_000_000) == {"#a": 1_000_020, "#b": 1_000_021}
         assert await store.latest_times(["#a", "#b"], 1_000_020, 2_000_000) == {"#b": 1_000_021}
-    finally:
-        await store.close()
 
 
 async def test_a_database_from_before_the_conversation_index_gets_its_history_indexed(tmp_path: Path) -> None:
@@ -487,9 +442,7 @@ async def test_a_database_from_before_the_conversation_index_gets_its_history_in
     )
     conn.commit()
     conn.close()
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with opened(path) as store:
         assert _table(path, "SELECT conv, time_ms, seq FROM conv_index") == [
             ("#a", 10, 1),
             ("#a", 30, 3),
@@ -500,8 +453,6 @@ async def test_a_database_from_before_the_conversation_index_gets_its_history_in
         await store.append(_at(4, 40, "#a"), ())
         latest = await store.query("#a", after=None, before=None, limit=10, newest_first=True)
         assert [m.text for m in latest] == ["first", "second", "m4"]
-    finally:
-        await store.close()
 
 
 def _wal_frames(path: Path) -> int:
@@ -521,9 +472,7 @@ async def test_commits_never_checkpoint_and_the_checkpointer_copies_the_wal_whil
     path = tmp_path / "s.db"
     text = "x" * 3000  # about a page per message
     monkeypatch.setattr(sqlite_store, "CHECKPOINT_INTERVAL", 3600.0)  # after the first, none
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with opened(path) as store:
         for start in range(0, 2500, 50):
             await asyncio.gather(*(store.append(_message(n, text), ()) for n in range(start, start + 50)))
         # SQLite's own checkpoint at 1,000 pages would have started the WAL over long ago.
@@ -537,8 +486,6 @@ async def test_commits_never_checkpoint_and_the_checkpointer_copies_the_wal_whil
             await asyncio.sleep(0.05)
         assert path.stat().st_size > size_before + 2000 * 3000
         assert len(await store.query("#c", after=None, before=None, limit=5000, newest_first=False)) == 2501
-    finally:
-        await store.close()
     assert _wal_frames(path) == 0  # all copied into the database file at close
 
 
@@ -553,9 +500,7 @@ async def test_writes_wait_out_the_checkpointer_starting_the_wal_over_and_none_i
     monkeypatch.setattr(sqlite_store, "WAL_RESTART_FRAMES", 1)
     monkeypatch.setattr(sqlite_store, "INDEX_CHUNK", 7)
     path = tmp_path / "s.db"
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with opened(path) as store:
         reader = sqlite3.connect(path, check_same_thread=False)
         for start in range(0, 600, 30):
             batch = [store.append(_message(n, f"word{n} text"), ()) for n in range(start, start + 30)]
@@ -566,8 +511,6 @@ async def test_writes_wait_out_the_checkpointer_starting_the_wal_over_and_none_i
         assert [m.msgid for m in found] == ["id0599"]
         assert len(await store.query("#c", after=None, before=None, limit=1000, newest_first=False)) == 600
         assert _wal_frames(path) < 600  # started over, not grown by every commit
-    finally:
-        await store.close()
 
 
 async def test_a_store_closing_beside_another_user_of_the_database_leaves_the_wal_to_it(tmp_path: Path) -> None:
@@ -575,24 +518,18 @@ async def test_a_store_closing_beside_another_user_of_the_database_leaves_the_wa
     # (the server still reads from it) and leaves it, losing nothing; the server's own close
     # empties it later.
     path = tmp_path / "s.db"
-    server = SqliteStore(path)
-    await server.open()
-    try:
+    async with opened(path) as server:
         await asyncio.gather(*(server.append(_message(n, f"server {n}"), ()) for n in range(50)))
         reader = sqlite3.connect(path, isolation_level=None)
         reader.execute("BEGIN")
         reader.execute("SELECT COUNT(*) FROM messages").fetchone()  # a read transaction on the WAL
-        admin = SqliteStore(path)
-        await admin.open()
-        await admin.add_account(AccountRecord("bob", "bob", "hash", created_ms=1))
-        await admin.close()
+        async with opened(path) as admin:
+            await admin.add_account(AccountRecord("bob", "bob", "hash", created_ms=1))
         reader.execute("COMMIT")
         reader.close()
         assert _wal_frames(path) > 0
         assert await server.get_account("bob") is not None
         assert len(await server.query("#c", after=None, before=None, limit=100, newest_first=False)) == 50
-    finally:
-        await server.close()
     assert _wal_frames(path) == 0
 
 
@@ -615,9 +552,8 @@ async def test_a_second_store_opens_beside_a_server_that_keeps_writing(tmp_path:
     writing = asyncio.create_task(keep_writing())
     try:
         for _ in range(15):
-            admin = SqliteStore(path)
-            await admin.open()
-            await admin.close()
+            async with opened(path):
+                pass
     finally:
         stop.set()
         await writing
