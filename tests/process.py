@@ -73,14 +73,18 @@ def python_output(code: str) -> str:
 class ServerProcess:
     """``lanchat serve`` in a child process on a free loopback port."""
 
-    def __init__(self, data: Path, config: Path | None = None, *extra: str, file_limit: int = 0) -> None:
+    def __init__(
+        self, data: Path, config: Path | None = None, *extra: str, file_limit: int | tuple[int, int] = 0
+    ) -> None:
+        """``file_limit``: the open-file limit it starts with (soft and hard, or both the same)."""
         args = [sys.executable, "-m", "lanchat", "serve", "--data", str(data), "--host", "127.0.0.1", "--irc-port", "0"]
         if config is not None:
             args += ["--config", str(config)]
+        limits = file_limit if isinstance(file_limit, tuple) else (file_limit, file_limit)
 
         def limit_files() -> None:
             if file_limit:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (file_limit, file_limit))
+                resource.setrlimit(resource.RLIMIT_NOFILE, limits)
 
         self.proc = subprocess.Popen(
             [*args, *extra],

@@ -4,8 +4,10 @@ hash-password, --version and --help."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pty
+import resource
 import select
 import signal
 import sys
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lanchat import __version__
+from lanchat import __version__, cli
 from lanchat.core.passwords import PasswordHasher
 from tests.ircclient import IrcTestClient, find
 from tests.process import FAST_CONFIG, ServerProcess, lanchat, lanchat_bytes
@@ -251,6 +253,35 @@ def test_user_add_prompts_twice_without_echo(tmp_path: Path) -> None:
     code, output = _talk(["user", "add", "quin", "--data", str(tmp_path / "d")], ["one", "two"])
     assert code == 2
     assert "do not match" in output
+
+
+def test_serve_raises_its_open_file_limit_to_the_hard_limit(tmp_path: Path, config_file: Path) -> None:
+    hard = min(4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    server = ServerProcess(tmp_path / "data", config_file, file_limit=(256, hard))
+    try:
+        limits = Path(f"/proc/{server.proc.pid}/limits").read_text()
+        [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
+        assert line.split()[3:5] == [str(hard), str(hard)]  # soft raised from 256
+    finally:
+        server.signal(signal.SIGTERM)
+        status, _, err = server.wait()
+    assert status == 0
+    assert "open-file limit" not in err
+
+
+def test_an_open_file_limit_a_sandbox_will_not_raise_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As under a systemd unit with SystemCallFilter=~@resources and SystemCallErrorNumber=EPERM.
+    def refuse(resource_id: int, limits: tuple[int, int]) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(resource, "getrlimit", lambda resource_id: (1024, 65536))
+    monkeypatch.setattr(resource, "setrlimit", refuse)
+    with caplog.at_level(logging.WARNING):
+        cli._raise_file_limit()
+    assert "cannot raise the open-file limit from 1024 to 65536" in caplog.text
+    assert "at most ~1024 connections" in caplog.text
 
 
 async def test_running_out_of_file_descriptors_does_not_kill_the_server(tmp_path: Path, config_file: Path) -> None:

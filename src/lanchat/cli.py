@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -255,7 +256,12 @@ def _raise_file_limit() -> None:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as exc:  # a sandbox may forbid it (SystemCallFilter=~@resources)
+            logging.getLogger("lanchat").warning(
+                "cannot raise the open-file limit from %d to %d (%s): at most ~%d connections", soft, hard, exc, soft
+            )
 
 
 async def _user(config: Config, args: argparse.Namespace) -> int:
