@@ -13,6 +13,7 @@ import contextlib
 import gc
 import itertools
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 
 from lanchat.proto.message import Message, parse
@@ -32,16 +33,21 @@ class IrcTestClient:
         self.log: list[Message] = []
 
     @classmethod
-    async def connect(cls, port: int, host: str = "127.0.0.1", *, receive_buffer: int = 0) -> IrcTestClient:
-        """Open a TCP connection (with a small kernel receive buffer when asked)."""
+    async def connect(
+        cls, port: int, host: str = "127.0.0.1", *, receive_buffer: int = 0, tls: ssl.SSLContext | None = None
+    ) -> IrcTestClient:
+        """Open a TCP connection (over TLS with a context; with a small kernel receive buffer
+        when asked)."""
         if not receive_buffer:
-            reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+            reader, writer = await asyncio.open_connection(host, port, limit=1 << 20, ssl=tls)
             return cls(reader, writer)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, (host, port))
-        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+        reader, writer = await asyncio.open_connection(
+            sock=sock, limit=1 << 20, ssl=tls, server_hostname=host if tls else None
+        )
         return cls(reader, writer)
 
     async def send(self, line: str | bytes) -> None:

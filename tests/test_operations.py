@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 from pathlib import Path
 from typing import TextIO
@@ -16,18 +17,23 @@ import aiohttp
 import pytest
 
 from lanchat.logs import PresenceLog
+from tests.certs import trust_any
 from tests.conftest import ServerFactory
 from tests.ircclient import IrcTestClient, find
 from tests.process import FAST_CONFIG, ServerProcess, lanchat, python_output
 
 
 async def test_metrics_count_what_happens(make_server: ServerFactory) -> None:
-    server = await make_server(web_enabled=True, web_port=0, allow_guests=False)
+    server = await make_server(
+        web_enabled=True, web_port=0, web_https=False, tls_enabled=True, tls_port=0, allow_guests=False
+    )
     await server.add_account("meter", "pw")
     client = await server.user("meter", account="meter", password="pw")
     await client.request("JOIN #m")
     listener = await server.user("listener2", account="meter", password="pw")
     await listener.request("JOIN #m")
+    second = await server.user("meter", account="meter", password="pw")  # attached to meter's user
+    await second.sync()
     for i in range(5):
         await client.send(f"PRIVMSG #m :tick {i}")
     await listener.sync()
@@ -36,31 +42,40 @@ async def test_metrics_count_what_happens(make_server: ServerFactory) -> None:
     await bad.send("NICK nope")
     await bad.send("USER n 0 * :n")
     await bad.sync()
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{server.app.web_addresses[0][1]}/metrics") as r,
-    ):
-        assert r.status == 200
-        assert r.headers["Content-Type"].startswith("text/plain")
-        text = await r.text()
+    secure = await IrcTestClient.connect(server.app.tls_addresses[0][1], tls=trust_any())
+    server.clients.append(secure)
+    await secure.sync()
+    web = f"127.0.0.1:{server.app.web_addresses[0][1]}"
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://{web}/irc", protocols=("text.ircv3.net",)) as ws:
+        await ws.send_str("PING :counted")
+        assert "PONG" in (await ws.receive(timeout=5)).data
+        async with http.get(f"http://{web}/metrics") as r:
+            assert r.status == 200
+            assert r.headers["Content-Type"].startswith("text/plain")
+            text = await r.text()
     values = {
         line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and not line.startswith("#")
     }
-    assert values['lanchat_connections{transport="tcp"}'] == 3
-    assert values["lanchat_registrations_total"] == 2
+    assert values['lanchat_connections{transport="tcp"}'] == 4
+    assert values['lanchat_connections{transport="tls"}'] == 1
+    assert values['lanchat_connections{transport="websocket"}'] == 1
+    assert values['lanchat_connections{transport="seed"}'] == 0
+    assert values["lanchat_registrations_total"] == 3
     assert values["lanchat_logins_failed_total"] == 1
     assert values["lanchat_deliveries_total"] >= 5
     assert values["lanchat_messages_in_total"] >= 10
+    assert values["lanchat_messages_out_total"] > values["lanchat_messages_in_total"]  # welcomes, echoes
     assert values["lanchat_history_write_batch_size_count"] >= 1
     assert values["lanchat_history_write_seconds_count"] >= 1
     assert "lanchat_event_loop_lag_seconds_bucket" in text
     assert values["lanchat_sendq_disconnects_total"] == 0
 
 
-async def test_json_logs_carry_the_connection_id(tmp_path: Path) -> None:
+@pytest.mark.parametrize("json_format", [False, True], ids=["human by default", "json"])
+async def test_logs_carry_the_connection_id(tmp_path: Path, json_format: bool) -> None:
     config = tmp_path / "lanchat.toml"
     config.write_text(FAST_CONFIG, encoding="utf-8")
-    server = ServerProcess(tmp_path / "data", config, "--log-format", "json")
+    server = ServerProcess(tmp_path / "data", config, *(["--log-format", "json"] if json_format else []))
     try:
         client = await IrcTestClient.connect(server.port)
         await client.send("CAP REQ :sasl")
@@ -73,12 +88,21 @@ async def test_json_logs_carry_the_connection_id(tmp_path: Path) -> None:
         server.signal(signal.SIGTERM)
         status, _, err = server.wait()
     assert status == 0
-    entries = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-    failed = [e for e in entries if "login failed" in e["message"]]
-    assert len(failed) == 1
-    assert failed[0]["conn"].startswith("c")
-    assert failed[0]["level"] == "warning"
     assert "secret-word" not in err
+    if json_format:
+        entries = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        failed = [e for e in entries if "login failed" in e["message"]]
+        assert len(failed) == 1
+        assert failed[0]["conn"].startswith("c")
+        assert failed[0]["level"] == "warning"
+    else:
+        # time, level, logger, [connection id], message: one line per record, no JSON.
+        assert not any(line.startswith("{") for line in err.splitlines())
+        lines = [line for line in err.splitlines() if "login failed" in line]
+        assert len(lines) == 1
+        stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+        pattern = stamp + r" WARNING lanchat\.accounts \[c\d+\] login failed for account 'nobody' from 127\.0\.0\.1"
+        assert re.match(pattern, lines[0]), lines[0]
 
 
 def _pipe() -> tuple[int, TextIO]:

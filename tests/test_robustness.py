@@ -124,6 +124,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_nobody_else_slows_down
     if quit_reason is None:
         quit_reason = (await reader.expect("QUIT", timeout=10)).params[0]
     assert quit_reason == "SendQ exceeded"
+    assert server.app.irc.sendq_disconnects == 1  # what /metrics reports as lanchat_sendq_disconnects
 
 
 async def test_flood_control_delays_lines_but_loses_none(make_server: ServerFactory) -> None:

@@ -6,25 +6,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import signal
-import ssl
 from pathlib import Path
 
 from lanchat.net.tls import fingerprint
-from tests.certs import make_pair
+from tests.certs import make_pair, trust_any
 from tests.conftest import RunningServer, ServerFactory
 from tests.ircclient import IrcTestClient, find
 from tests.process import FAST_CONFIG, ServerProcess, lanchat
 
 
-def _insecure_context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 async def _tls_client(port: int) -> tuple[IrcTestClient, str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=_insecure_context())
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=trust_any())
     der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     digest = hashlib.sha256(der).hexdigest().upper()
     return IrcTestClient(reader, writer), ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))

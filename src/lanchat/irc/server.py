@@ -374,8 +374,7 @@ class IrcServer:
             client.registering = False
 
     def log_connected(self, user: Session) -> None:
-        """Print that a user is now connected (and count the registration)."""
-        self.registrations += 1
+        """Print that a user is now connected."""
         self.presence_log.line(_display_name(user) + " is connected")
 
     # -- periodic work ---------------------------------------------------------------------

@@ -378,8 +378,10 @@ async def _attach(server: IrcServer, client: Client, user: User, rb: ReplyBuffer
 
 
 def send_welcome(server: IrcServer, client: Client, rb: ReplyBuffer) -> None:
-    """001-005, LUSERS and MOTD."""
+    """001-005, LUSERS and MOTD: the connection is registered (counted here, whether it
+    is a new user or another connection of an online one)."""
     server.registering.pop(client.conn_id, None)
+    server.registrations += 1
     rb.numeric(N.RPL_WELCOME, f"Welcome to the {server.config.network} Network, {client.mask}")
     filehost = server.filehost(client.link) if server.filehost is not None else None
     before_lusers, after_lusers = _welcome_templates(server, filehost)
