@@ -21,13 +21,21 @@ from tests.certs import trust_any
 from tests.conftest import ServerFactory
 from tests.ircclient import IrcTestClient, find
 from tests.process import FAST_CONFIG, ServerProcess, lanchat, python_output
+from tests.seed_client import ReportClient
 
 
 async def test_metrics_count_what_happens(make_server: ServerFactory) -> None:
     server = await make_server(
-        web_enabled=True, web_port=0, web_https=False, tls_enabled=True, tls_port=0, allow_guests=False
+        web_enabled=True,
+        web_port=0,
+        web_https=False,
+        tls_enabled=True,
+        tls_port=0,
+        seed_compat=True,
+        allow_guests=False,
     )
     await server.add_account("meter", "pw")
+    await server.add_account("reporter", "pw2")
     client = await server.user("meter", account="meter", password="pw")
     await client.request("JOIN #m")
     listener = await server.user("listener2", account="meter", password="pw")
@@ -45,22 +53,30 @@ async def test_metrics_count_what_happens(make_server: ServerFactory) -> None:
     secure = await IrcTestClient.connect(server.app.tls_addresses[0][1], tls=trust_any())
     server.clients.append(secure)
     await secure.sync()
+    report = ReportClient(server.port)  # the report's own client, on the plaintext port
     web = f"127.0.0.1:{server.app.web_addresses[0][1]}"
-    async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://{web}/irc", protocols=("text.ircv3.net",)) as ws:
-        await ws.send_str("PING :counted")
-        assert "PONG" in (await ws.receive(timeout=5)).data
-        async with http.get(f"http://{web}/metrics") as r:
-            assert r.status == 200
-            assert r.headers["Content-Type"].startswith("text/plain")
-            text = await r.text()
+    try:
+        assert await asyncio.to_thread(report.login, "reporter", "pw2") == "authenticated"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(f"ws://{web}/irc", protocols=("text.ircv3.net",)) as ws,
+        ):
+            await ws.send_str("PING :counted")
+            assert "PONG" in (await ws.receive(timeout=5)).data
+            async with http.get(f"http://{web}/metrics") as r:
+                assert r.status == 200
+                assert r.headers["Content-Type"].startswith("text/plain")
+                text = await r.text()
+    finally:
+        report.close()
     values = {
         line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and not line.startswith("#")
     }
     assert values['lanchat_connections{transport="tcp"}'] == 4
     assert values['lanchat_connections{transport="tls"}'] == 1
     assert values['lanchat_connections{transport="websocket"}'] == 1
-    assert values['lanchat_connections{transport="seed"}'] == 0
-    assert values["lanchat_registrations_total"] == 3
+    assert values['lanchat_connections{transport="seed"}'] == 1
+    assert values["lanchat_registrations_total"] == 4
     assert values["lanchat_logins_failed_total"] == 1
     assert values["lanchat_deliveries_total"] >= 5
     assert values["lanchat_messages_in_total"] >= 10

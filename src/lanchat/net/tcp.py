@@ -32,11 +32,14 @@ EOF_REASON = "Remote host closed the connection"
 class IrcProtocol(asyncio.Protocol):
     """One IRC connection over TCP (or TLS); implements the IRC layer's Link."""
 
+    transport_name = "tcp"
+
     def __init__(self, server: IrcServer, limits: ConnectionLimits, *, secure: bool = False) -> None:
         self.server = server
         self.limits = limits
         self.secure = secure
-        self.transport_name = "tls" if secure else "tcp"
+        if secure:
+            self.transport_name = "tls"
         self.peer_ip = "0.0.0.0"
         self._local_ip: str | None = None
         self.transport: asyncio.Transport | None = None
