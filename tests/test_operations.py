@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 from pathlib import Path
 from typing import TextIO
 
@@ -270,6 +271,49 @@ async def test_backup_while_running_and_restore(tmp_path: Path) -> None:
         assert texts == [f"before backup {i}" for i in range(50)]
     finally:
         again.stop()
+
+
+async def test_a_backup_taken_while_messages_keep_coming_is_a_consistent_snapshot(tmp_path: Path) -> None:
+    config = tmp_path / "lanchat.toml"
+    config.write_text(FAST_CONFIG, encoding="utf-8")
+    data = tmp_path / "data"
+    server = ServerProcess(data, config)
+    sent = 0
+    busy = asyncio.Event()  # the writer is busy before the backup starts
+    done = asyncio.Event()
+
+    async def keep_sending(client: IrcTestClient) -> None:
+        nonlocal sent
+        while not done.is_set() and sent < 20_000:  # bounded, and stops once the backup is done
+            await client.send(f"PRIVMSG #general :during {sent}")
+            await client.expect("PRIVMSG")  # the echo: stored
+            sent += 1
+            if sent == 20:
+                busy.set()
+
+    try:
+        client = await IrcTestClient.connect(server.port)
+        await client.register("talker", caps=["echo-message"])
+        sending = asyncio.create_task(keep_sending(client))
+        await asyncio.wait_for(busy.wait(), 10)
+        result = await asyncio.to_thread(lanchat, "backup", str(tmp_path), "--data", str(data))
+        done.set()
+        await sending
+        assert result.returncode == 0, result.stderr
+        copy = Path(result.stdout.split("backup written to ")[1].split(" (")[0])
+    finally:
+        server.signal(signal.SIGTERM)
+        server.wait()
+    conn = sqlite3.connect(copy)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        texts = [row[0] for row in conn.execute("SELECT text FROM messages ORDER BY seq")]
+    finally:
+        conn.close()
+    # Whole commits, in order, up to one moment: the first k messages for some k.
+    assert len(texts) >= 20
+    assert texts == [f"during {i}" for i in range(len(texts))]
+    assert len(texts) <= sent
 
 
 def test_restore_refuses_what_is_not_a_lanchat_backup(tmp_path: Path) -> None:
