@@ -256,6 +256,13 @@ class App:
 
     async def run(self) -> None:
         """Start, print the addresses, serve until SIGINT or SIGTERM, stop cleanly."""
+        # The handlers come first: a signal sent once the addresses are printed (or while
+        # starting) must stop the server cleanly, not kill it.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
         await self.start()
         tune_garbage_collector()
         for kind, addresses in (("IRC", self.addresses), ("IRC over TLS", self.tls_addresses)):
@@ -268,11 +275,6 @@ class App:
             print(f"lanchat: web client on {scheme}://{shown}:{port}/", flush=True)
         if self.fingerprint:
             print(f"lanchat: TLS certificate SHA-256 fingerprint {self.fingerprint}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
         await stop.wait()
         print("lanchat: shutting down", flush=True)
         await self.stop()

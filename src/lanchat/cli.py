@@ -258,7 +258,7 @@ def _raise_file_limit() -> None:
     if soft < hard:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (OSError, ValueError) as exc:  # a sandbox may forbid it (SystemCallFilter=~@resources)
+        except (OSError, ValueError) as exc:  # a sandbox's seccomp filter may refuse it
             logging.getLogger("lanchat").warning(
                 "cannot raise the open-file limit from %d to %d (%s): at most ~%d connections", soft, hard, exc, soft
             )
